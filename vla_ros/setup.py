@@ -1,0 +1,51 @@
+"""ament_python package definition of vla_ros (used by colcon on a ROS 2 distro and by pip)."""
+
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+PACKAGE = "vla_ros"
+HERE = Path(__file__).resolve().parent
+
+# Console entry points: `ros2 run vla_ros <name>` on a distro, `<name>` in the venv.
+NODES = {
+    # name: "module:function"
+}
+TOOLS = {
+    "vla-ros": "vla_ros.cli:main",
+}
+
+
+def tree(folder: str) -> list[tuple[str, list[str]]]:
+    """data_files entries installing every file below `folder` into share/<package>/."""
+    entries: dict[str, list[str]] = {}
+    for path in sorted((HERE / folder).rglob("*")):
+        if path.is_file() and "__pycache__" not in path.parts:
+            rel = path.relative_to(HERE)
+            entries.setdefault(f"share/{PACKAGE}/{rel.parent}", []).append(str(rel))
+    return sorted(entries.items())
+
+
+setup(
+    name=PACKAGE,
+    version="0.1.0",
+    packages=find_packages(exclude=["test", "test.*"]),
+    package_data={PACKAGE: ["py.typed"]},
+    data_files=[
+        ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
+        (f"share/{PACKAGE}", ["package.xml"]),
+        *tree("launch"),
+        *tree("config"),
+        *tree("urdf"),
+    ],
+    install_requires=["setuptools"],
+    zip_safe=True,
+    maintainer="vla_ros maintainers",
+    maintainer_email="maintainers@vla-ros.dev",
+    description="ROS 2 integration stack for Vision-Language-Action policies.",
+    license="Apache-2.0",
+    tests_require=["pytest"],
+    entry_points={
+        "console_scripts": [f"{k} = {v}" for k, v in {**NODES, **TOOLS}.items()],
+    },
+)

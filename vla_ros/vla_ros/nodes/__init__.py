@@ -1,0 +1,1 @@
+"""Thin rclpy nodes over vla_ros.core: message -> core -> message -> publish."""

@@ -1,0 +1,79 @@
+"""Shared plumbing for the nodes: process entry point, QoS profiles, throttled error counting."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+
+import rclpy
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.node import Node
+from rclpy.qos import (
+    DurabilityPolicy,
+    HistoryPolicy,
+    QoSProfile,
+    ReliabilityPolicy,
+    qos_profile_sensor_data,
+)
+
+from vla_ros.dds import apply_transport_defaults
+
+# Camera streams: keep only the newest frame, never block the publisher.
+SENSOR_QOS = qos_profile_sensor_data
+# Commands and safety topics: every message matters, a short queue bounds latency.
+COMMAND_QOS = QoSProfile(
+    history=HistoryPolicy.KEEP_LAST, depth=10, reliability=ReliabilityPolicy.RELIABLE
+)
+# Latched state (e-stop, task state): late joiners get the last value.
+LATCHED_QOS = QoSProfile(
+    history=HistoryPolicy.KEEP_LAST,
+    depth=1,
+    reliability=ReliabilityPolicy.RELIABLE,
+    durability=DurabilityPolicy.TRANSIENT_LOCAL,
+)
+
+
+class ErrorCounter:
+    """Counts bad inputs per kind and logs each kind at most once per `throttle_s`."""
+
+    def __init__(self, node: Node, throttle_s: float = 2.0) -> None:
+        self._node = node
+        self._throttle_s = throttle_s
+        self._last_log: dict[str, float] = {}
+        self.counts: dict[str, int] = {}
+
+    def report(self, kind: str, error: Exception | str) -> None:
+        """Count one bad input of `kind` and log it unless logged within the throttle period."""
+        self.counts[kind] = self.counts.get(kind, 0) + 1
+        now = time.monotonic()
+        if now - self._last_log.get(kind, -1e9) >= self._throttle_s:
+            self._last_log[kind] = now
+            self._node.get_logger().warning(
+                f"{kind}: {error} (count {self.counts[kind]}; node keeps running)"
+            )
+
+    @property
+    def total(self) -> int:
+        """All bad inputs counted so far."""
+        return sum(self.counts.values())
+
+
+def run_node(
+    factory: Callable[[], Node], args: Sequence[str] | None = None, num_threads: int = 2
+) -> None:
+    """Process entry point: DDS defaults, rclpy.init, spin until Ctrl-C, clean shutdown."""
+    apply_transport_defaults()
+    rclpy.init(args=args)
+    node = None
+    try:
+        node = factory()
+        executor = MultiThreadedExecutor(num_threads=num_threads)
+        executor.add_node(node)
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if node is not None:
+            node.destroy_node()
+        if rclpy.ok():
+            rclpy.shutdown()
