@@ -5,10 +5,13 @@ from __future__ import annotations
 import os
 from collections.abc import MutableMapping
 
-# Fast DDS's default transports deliver almost none of a stream of 640x480 images under
-# best-effort QoS (they exceed the 512 KB shared-memory segment and fragment over UDP).
-# LARGE_DATA keeps UDP for discovery and moves user data to shared memory and TCP.
-LARGE_DATA = "LARGE_DATA"
+from vla_ros.core.resources import resource_path
+
+# Fast DDS's default shared-memory segment (512 KB) cannot hold one 640x480 rgb8 image, so a
+# best-effort image stream is almost entirely dropped (measured: 1 of 150 delivered, also with
+# the LARGE_DATA builtin transports). The shipped profile uses a 16 MB segment plus UDPv4.
+PROFILE_PARTS = ("config", "dds", "fastdds_large_images.xml")
+PROFILE_VAR = "FASTDDS_DEFAULT_PROFILES_FILE"
 _USER_CONFIG_VARS = (
     "FASTDDS_BUILTIN_TRANSPORTS",
     "FASTRTPS_DEFAULT_PROFILES_FILE",
@@ -19,11 +22,11 @@ DISABLE_VAR = "VLA_ROS_DDS_DEFAULTS"
 
 
 def apply_transport_defaults(env: MutableMapping[str, str] | None = None) -> str | None:
-    """Select Fast DDS's LARGE_DATA builtin transports unless the user configured DDS.
+    """Point Fast DDS at the shipped large-image profile unless the user configured DDS.
 
     Must run before rclpy.init() (the participant reads the environment when it is created).
     Skipped when any Fast DDS configuration variable is already set, when another RMW is
-    selected, or when VLA_ROS_DDS_DEFAULTS=0. Returns the value set, or None if unchanged.
+    selected, or when VLA_ROS_DDS_DEFAULTS=0. Returns the profile path set, or None.
     """
     env = os.environ if env is None else env
     if env.get(DISABLE_VAR, "1").strip().lower() in ("0", "false", "no", "off"):
@@ -33,5 +36,6 @@ def apply_transport_defaults(env: MutableMapping[str, str] | None = None) -> str
         return None
     if any(env.get(name) for name in _USER_CONFIG_VARS):
         return None
-    env["FASTDDS_BUILTIN_TRANSPORTS"] = LARGE_DATA
-    return LARGE_DATA
+    profile = str(resource_path(*PROFILE_PARTS))
+    env[PROFILE_VAR] = profile
+    return profile

@@ -1,12 +1,17 @@
-"""The Fast DDS transport default is applied unless the user configured DDS themselves."""
+"""The Fast DDS profile default is applied unless the user configured DDS themselves."""
 
-from vla_ros.dds import LARGE_DATA, apply_transport_defaults
+from pathlib import Path
+
+from vla_ros.dds import PROFILE_VAR, apply_transport_defaults
 
 
-def test_applies_large_data_by_default():
+def test_applies_shipped_profile_by_default():
     env: dict[str, str] = {}
-    assert apply_transport_defaults(env) == LARGE_DATA
-    assert env["FASTDDS_BUILTIN_TRANSPORTS"] == LARGE_DATA
+    profile = apply_transport_defaults(env)
+    assert profile is not None and env[PROFILE_VAR] == profile
+    text = Path(profile).read_text()
+    assert "<segment_size>16777216</segment_size>" in text
+    assert "<useBuiltinTransports>false</useBuiltinTransports>" in text
 
 
 def test_respects_user_configuration_and_opt_out():
