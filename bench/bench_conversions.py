@@ -40,9 +40,13 @@ def main() -> None:
         nbytes = image.nbytes
         msg = conv.image_to_msg(image, encoding)
         ref = gbps(lambda image=image: image.copy(), nbytes, args.repeats)
-        to_msg = gbps(lambda: conv.image_to_msg(image, encoding), nbytes, args.repeats)
+        to_msg = gbps(
+            lambda image=image, encoding=encoding: conv.image_to_msg(image, encoding),
+            nbytes,
+            args.repeats,
+        )
         # from_msg is a zero-copy view; .copy() makes it an owning array, like a node that keeps it
-        from_msg = gbps(lambda: conv.image_from_msg(msg).copy(), nbytes, args.repeats)
+        from_msg = gbps(lambda msg=msg: conv.image_from_msg(msg).copy(), nbytes, args.repeats)
         for direction, value in (("to_msg", to_msg), ("from_msg", from_msg)):
             print(f"{encoding:8} {direction:10} {value:7.2f} {ref:16.2f} {value / ref:6.2f}")
 
