@@ -87,6 +87,11 @@ if [[ ! -x "$VENV/bin/python" ]]; then
 fi
 VPY="$VENV/bin/python"
 PIP=("$VPY" -m pip install --disable-pip-version-check -q)
+# pip, quietly: drop the per-package notes about local index folders that lack a package.
+pip_install() {
+  "${PIP[@]}" "$@" 2>&1 | grep -v "^WARNING: Location '"
+  return "${PIPESTATUS[0]}"
+}
 
 # ---------------------------------------------------------------- 3./4. Python deps
 REQ_FILES=(requirements/base.txt)
@@ -98,14 +103,14 @@ if ! stamp_ok pip "$H"; then
   TORCH_ARGS=()
   [[ -n "${TORCH_INDEX_URL:-}" ]] && TORCH_ARGS=(--extra-index-url "$TORCH_INDEX_URL")
   "$VPY" -c 'import torch, sys; sys.exit(torch.__version__.split("+")[0] != "2.13.0")' 2>/dev/null ||
-    "${PIP[@]}" "${TORCH_ARGS[@]}" torch==2.13.0 ||
+    pip_install "${TORCH_ARGS[@]}" torch==2.13.0 ||
     die "torch==2.13.0 could not be installed (set TORCH_INDEX_URL to a CPU wheel index)"
   for f in "${REQ_FILES[@]}"; do
     say "pip: installing $f"
-    "${PIP[@]}" -r "$f" -c requirements/constraints.txt || die "pip install -r $f failed"
+    pip_install -r "$f" -c requirements/constraints.txt || die "pip install -r $f failed"
   done
   say "pip: installing requirements/no-deps.txt (without their declared pins)"
-  "${PIP[@]}" --no-deps -r requirements/no-deps.txt || die "pip install of no-deps.txt failed"
+  pip_install --no-deps -r requirements/no-deps.txt || die "pip install of no-deps.txt failed"
   "$VPY" -c 'import torch, sys; sys.exit(torch.__version__.split("+")[0] != "2.13.0")' ||
     die "a dependency replaced torch 2.13.0; pin it in requirements/base.txt"
   stamp_set pip "$H"
@@ -155,7 +160,7 @@ fi
 H=$(hash_of vla_ros/setup.py vla_ros/setup.cfg vla_ros/package.xml; echo "$PYVER")
 if ! stamp_ok vla_ros "$H" || ! "$VPY" -c 'import vla_ros' 2>/dev/null; then
   say "vla_ros: editable install"
-  "${PIP[@]}" --no-deps --no-build-isolation -e vla_ros || die "pip install -e vla_ros failed"
+  pip_install --no-deps --no-build-isolation -e vla_ros || die "pip install -e vla_ros failed"
   stamp_set vla_ros "$H"
 else
   say "vla_ros: editable install up to date"
