@@ -13,6 +13,7 @@ NODES = {
 }
 TOOLS = {
     "vla-ros": "vla_ros.cli:main",
+    "vla-ros-generate-srdf": "vla_ros.tools.generate_srdf:main",
 }
 
 

@@ -1,0 +1,1 @@
+"""Subcommands of the `vla-ros` command-line tool."""
