@@ -15,9 +15,31 @@ from collections.abc import Sequence
 import numpy as np
 from builtin_interfaces.msg import Duration as DurationMsg
 from builtin_interfaces.msg import Time as TimeMsg
-from sensor_msgs.msg import CompressedImage, Image, JointState
+from geometry_msgs.msg import Point, Pose, PoseStamped, Quaternion, Twist, TwistStamped, Vector3
+from rosgraph_msgs.msg import Clock
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image, JointState, RegionOfInterest
 from std_msgs.msg import Float64MultiArray, Header, MultiArrayDimension
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from visualization_msgs.msg import Marker
+from vla_ros_msgs.msg import (
+    AudioData,
+    Heartbeat,
+    HumanDetection,
+    HumanDetectionArray,
+    Instruction,
+    PolicyStatus,
+    SafetyStatus,
+    TaskState,
+)
+from vla_ros_msgs.srv import ResetEpisode
+
+from vla_ros.core.perception.camera import CameraIntrinsics
+from vla_ros.core.perception.detectors import PersonBox
+from vla_ros.core.perception.pipeline import HumanEstimate
+from vla_ros.core.policy.session import PolicyState, PolicyStatusReport
+from vla_ros.core.safety.types import SafetyState, SafetyStatusData
+from vla_ros.core.sim.tasks import EpisodeStatus
 
 # encoding -> (numpy dtype, channels)
 IMAGE_ENCODINGS: dict[str, tuple[np.dtype, int]] = {
@@ -430,3 +452,559 @@ def float_array_to_msg(values: Sequence[float], label: str = "joints") -> Float6
     msg.layout.dim = [MultiArrayDimension(label=label, size=vec.size, stride=vec.size)]
     msg.data = vec.tolist()
     return msg
+
+
+# ----------------------------------------------------------------------------- camera info
+
+
+def camera_info_from_msg(msg: CameraInfo) -> CameraIntrinsics:
+    """sensor_msgs/CameraInfo -> pinhole intrinsics (K and the image size; D is ignored)."""
+    if msg.width <= 0 or msg.height <= 0:
+        raise ValueError(f"CameraInfo has no image size: {msg.width}x{msg.height}")
+    k = np.asarray(msg.k, dtype=np.float64)
+    if k.size != 9 or not np.all(np.isfinite(k)):
+        raise ValueError(f"CameraInfo K must be 9 finite values, got {k.tolist()}")
+    return CameraIntrinsics.from_k(k, int(msg.width), int(msg.height))
+
+
+def camera_info_to_msg(
+    intrinsics: CameraIntrinsics, stamp_s: float = 0.0, frame_id: str = ""
+) -> CameraInfo:
+    """Pinhole intrinsics -> sensor_msgs/CameraInfo (plumb_bob, zero distortion, R = I)."""
+    msg = CameraInfo()
+    msg.header = make_header(stamp_s, frame_id)
+    msg.width, msg.height = int(intrinsics.width_px), int(intrinsics.height_px)
+    msg.distortion_model = "plumb_bob"
+    msg.d = [0.0] * 5
+    k = intrinsics.k_matrix()
+    msg.k = k.reshape(-1).tolist()
+    msg.r = np.eye(3).reshape(-1).tolist()
+    msg.p = np.hstack([k, np.zeros((3, 1))]).reshape(-1).tolist()
+    return msg
+
+
+# ----------------------------------------------------------------------------- humans
+
+
+def _box_to_roi(box: PersonBox | None) -> RegionOfInterest:
+    if box is None:
+        return RegionOfInterest()
+    x0, y0 = max(0, math.floor(box.x_min_px)), max(0, math.floor(box.y_min_px))
+    x1, y1 = max(x0, math.ceil(box.x_max_px)), max(y0, math.ceil(box.y_max_px))
+    return RegionOfInterest(x_offset=x0, y_offset=y0, width=x1 - x0, height=y1 - y0)
+
+
+def human_detections_to_msg(
+    humans: Sequence[HumanEstimate], stamp_s: float, frame_id: str
+) -> HumanDetectionArray:
+    """Perception output -> vla_ros_msgs/HumanDetectionArray (boxes rounded outwards to pixels).
+
+    min_distance_to_robot_m is the smallest distance_to_robot_m, +inf when nobody is seen.
+    """
+    msg = HumanDetectionArray()
+    msg.header = make_header(stamp_s, frame_id)
+    for human in humans:
+        pos = _finite_vector(human.position_m, "human position")
+        vel = _finite_vector(human.velocity_m_s, "human velocity")
+        if pos.size != 3 or vel.size != 3:
+            raise ValueError("human position and velocity need 3 values each")
+        det = HumanDetection()
+        det.track_id = int(human.track_id)
+        det.position = Point(x=float(pos[0]), y=float(pos[1]), z=float(pos[2]))
+        det.velocity = Vector3(x=float(vel[0]), y=float(vel[1]), z=float(vel[2]))
+        det.position_uncertainty_m = float(human.position_uncertainty_m)
+        det.distance_to_robot_m = float(human.distance_to_robot_m)
+        det.box = _box_to_roi(human.box)
+        det.confidence = float(human.confidence)
+        det.source = int(human.source)
+        msg.detections.append(det)
+    msg.min_distance_to_robot_m = float(
+        min((h.distance_to_robot_m for h in humans), default=math.inf)
+    )
+    return msg
+
+
+def human_detections_from_msg(msg: HumanDetectionArray) -> tuple[HumanEstimate, ...]:
+    """vla_ros_msgs/HumanDetectionArray -> detections (stamp and frame are in msg.header).
+
+    Positions and velocities must be finite; a zero-size box means "no box".
+    """
+    out = []
+    for i, det in enumerate(msg.detections):
+        pos = _finite_vector(
+            [det.position.x, det.position.y, det.position.z], f"human {i} position"
+        )
+        vel = _finite_vector(
+            [det.velocity.x, det.velocity.y, det.velocity.z], f"human {i} velocity"
+        )
+        if math.isnan(det.distance_to_robot_m) or math.isnan(det.position_uncertainty_m):
+            raise ValueError(f"human {i} has a NaN distance or uncertainty")
+        if det.source not in (
+            HumanDetection.SOURCE_RGB,
+            HumanDetection.SOURCE_DEPTH,
+            HumanDetection.SOURCE_FUSED,
+        ):
+            raise ValueError(f"human {i} has unknown source {det.source}")
+        roi = det.box
+        box = None
+        if roi.width > 0 and roi.height > 0:
+            box = PersonBox(
+                float(roi.x_offset),
+                float(roi.y_offset),
+                float(roi.x_offset + roi.width),
+                float(roi.y_offset + roi.height),
+                float(det.confidence),
+            )
+        out.append(
+            HumanEstimate(
+                track_id=int(det.track_id),
+                position_m=pos,
+                velocity_m_s=vel,
+                position_uncertainty_m=float(det.position_uncertainty_m),
+                distance_to_robot_m=float(det.distance_to_robot_m),
+                box=box,
+                confidence=float(det.confidence),
+                source=int(det.source),
+            )
+        )
+    return tuple(out)
+
+
+# ----------------------------------------------------------------------------- simulation
+
+
+def clock_to_msg(seconds: float) -> Clock:
+    """Simulated time in seconds -> rosgraph_msgs/Clock."""
+    return Clock(clock=seconds_to_stamp(seconds))
+
+
+def clock_from_msg(msg: Clock) -> float:
+    """rosgraph_msgs/Clock -> seconds."""
+    return stamp_to_seconds(msg.clock)
+
+
+def pose_stamped_to_msg(
+    position_m: Sequence[float], quaternion_xyzw: Sequence[float], stamp_s: float, frame_id: str
+) -> PoseStamped:
+    """Position (3,) and unit quaternion (x, y, z, w) -> geometry_msgs/PoseStamped."""
+    pos = _finite_vector(position_m, "pose position")
+    quat = _finite_vector(quaternion_xyzw, "pose orientation")
+    if pos.size != 3 or quat.size != 4:
+        raise ValueError(f"pose needs 3 + 4 values, got {pos.size} + {quat.size}")
+    norm = float(np.linalg.norm(quat))
+    if abs(norm - 1.0) > 1e-3:
+        raise ValueError(f"orientation is not a unit quaternion (norm {norm:.4f})")
+    msg = PoseStamped()
+    msg.header = make_header(stamp_s, frame_id)
+    msg.pose = Pose(
+        position=Point(x=float(pos[0]), y=float(pos[1]), z=float(pos[2])),
+        orientation=Quaternion(
+            x=float(quat[0]), y=float(quat[1]), z=float(quat[2]), w=float(quat[3])
+        ),
+    )
+    return msg
+
+
+def pose_stamped_from_msg(msg: PoseStamped) -> tuple[np.ndarray, np.ndarray, float, str]:
+    """geometry_msgs/PoseStamped -> (position (3,), quaternion xyzw (4,), stamp_s, frame_id)."""
+    p, q = msg.pose.position, msg.pose.orientation
+    pos = _finite_vector([p.x, p.y, p.z], "pose position")
+    quat = _finite_vector([q.x, q.y, q.z, q.w], "pose orientation")
+    norm = float(np.linalg.norm(quat))
+    if abs(norm - 1.0) > 1e-3:
+        raise ValueError(f"orientation is not a unit quaternion (norm {norm:.4f})")
+    return pos, quat, stamp_to_seconds(msg.header.stamp), msg.header.frame_id
+
+
+def task_state_to_msg(status: EpisodeStatus, stamp_s: float) -> TaskState:
+    """Episode status of the simulated cell -> vla_ros_msgs/TaskState."""
+    return TaskState(
+        header=make_header(stamp_s),
+        episode_id=int(status.episode_id),
+        seed=int(status.seed),
+        task_family=status.task_family,
+        instruction=status.instruction,
+        success=bool(status.success),
+        done=bool(status.done),
+        elapsed_s=float(status.elapsed_s),
+        time_limit_s=float(status.time_limit_s),
+    )
+
+
+def task_state_from_msg(msg: TaskState) -> EpisodeStatus:
+    """vla_ros_msgs/TaskState -> episode status."""
+    if not (math.isfinite(msg.elapsed_s) and math.isfinite(msg.time_limit_s)):
+        raise ValueError("TaskState times must be finite")
+    return EpisodeStatus(
+        episode_id=int(msg.episode_id),
+        seed=int(msg.seed),
+        task_family=str(msg.task_family),
+        instruction=str(msg.instruction),
+        success=bool(msg.success),
+        done=bool(msg.done),
+        elapsed_s=float(msg.elapsed_s),
+        time_limit_s=float(msg.time_limit_s),
+    )
+
+
+def reset_episode_request_to_msg(
+    seed: int, task: str = "", *, with_person: bool = False
+) -> ResetEpisode.Request:
+    """(seed, task family / instruction / "", with_person) -> ResetEpisode request."""
+    if not 0 <= seed < 2**32:
+        raise ValueError(f"seed must fit uint32, got {seed}")
+    return ResetEpisode.Request(seed=int(seed), task=task, with_person=bool(with_person))
+
+
+def reset_episode_request_from_msg(msg: ResetEpisode.Request) -> tuple[int, str, bool]:
+    """ResetEpisode request -> (seed, task, with_person)."""
+    return int(msg.seed), str(msg.task).strip(), bool(msg.with_person)
+
+
+# ----------------------------------------------------------------------------- audio
+
+
+def audio_from_msg(msg: AudioData) -> tuple[np.ndarray, int]:
+    """vla_ros_msgs/AudioData -> (int16 samples of shape (N, channels), sample rate [Hz]).
+
+    The sample count must be a whole number of frames; the rate and channel count non-zero.
+    """
+    sample_rate_hz = int(msg.sample_rate_hz)
+    channels = int(msg.channels)
+    if sample_rate_hz <= 0:
+        raise ValueError(f"audio sample rate must be positive, got {sample_rate_hz} Hz")
+    if channels <= 0:
+        raise ValueError(f"audio must have at least one channel, got {channels}")
+    samples = np.asarray(msg.samples, dtype=np.int16).reshape(-1)
+    if samples.size % channels:
+        raise ValueError(
+            f"audio has {samples.size} samples, not a multiple of its {channels} channels"
+        )
+    return samples.reshape(-1, channels), sample_rate_hz
+
+
+def audio_to_msg(
+    samples: np.ndarray, sample_rate_hz: int, stamp_s: float = 0.0, frame_id: str = ""
+) -> AudioData:
+    """int16 samples, shape (N,) mono or (N, channels) -> vla_ros_msgs/AudioData.
+
+    `stamp_s` is the capture time of the first sample.
+    """
+    arr = np.asarray(samples)
+    if arr.dtype != np.int16:
+        raise ValueError(f"audio samples must be int16 PCM, got {arr.dtype}")
+    if arr.ndim == 1:
+        arr = arr[:, None]
+    if arr.ndim != 2 or arr.shape[1] < 1 or arr.shape[1] > 255:
+        raise ValueError(f"audio must have shape (N,) or (N, channels<=255), got {arr.shape}")
+    if int(sample_rate_hz) <= 0:
+        raise ValueError(f"audio sample rate must be positive, got {sample_rate_hz} Hz")
+    msg = AudioData()
+    msg.header = make_header(stamp_s, frame_id)
+    msg.sample_rate_hz = int(sample_rate_hz)
+    msg.channels = int(arr.shape[1])
+    out = array.array("h")
+    out.frombytes(np.ascontiguousarray(arr).reshape(-1).tobytes())
+    msg.samples = out
+    return msg
+
+
+# ----------------------------------------------------------------------------- policy
+
+
+def instruction_from_msg(msg: Instruction) -> tuple[str, str, float]:
+    """vla_ros_msgs/Instruction -> (text, id, stamp_s); an empty text means "cancel"."""
+    if not math.isfinite(msg.confidence) or not 0.0 <= msg.confidence <= 1.0:
+        raise ValueError(f"instruction confidence must be in [0, 1], got {msg.confidence}")
+    if msg.source not in (Instruction.SOURCE_TEXT, Instruction.SOURCE_VOICE):
+        raise ValueError(f"unknown instruction source {msg.source}")
+    return str(msg.text).strip(), str(msg.id), stamp_to_seconds(msg.header.stamp)
+
+
+def instruction_to_msg(
+    text: str,
+    instruction_id: str,
+    stamp_s: float = 0.0,
+    source: int = Instruction.SOURCE_TEXT,
+    confidence: float = 1.0,
+) -> Instruction:
+    """Instruction fields -> vla_ros_msgs/Instruction."""
+    if not 0.0 <= confidence <= 1.0:
+        raise ValueError(f"confidence must be in [0, 1], got {confidence}")
+    return Instruction(
+        header=make_header(stamp_s),
+        text=text,
+        source=source,
+        confidence=float(confidence),
+        id=instruction_id,
+    )
+
+
+def twist_stamped_from_msg(msg: TwistStamped) -> tuple[np.ndarray, float, str]:
+    """geometry_msgs/TwistStamped -> ((6,) [vx, vy, vz, wx, wy, wz], stamp_s, frame_id)."""
+    lin, ang = msg.twist.linear, msg.twist.angular
+    twist = _finite_vector([lin.x, lin.y, lin.z, ang.x, ang.y, ang.z], "twist")
+    return twist, stamp_to_seconds(msg.header.stamp), msg.header.frame_id
+
+
+def twist_stamped_to_msg(twist: Sequence[float], stamp_s: float, frame_id: str) -> TwistStamped:
+    """(6,) [m/s, rad/s] -> geometry_msgs/TwistStamped in `frame_id`."""
+    vec = _finite_vector(twist, "twist")
+    if vec.size != 6:
+        raise ValueError(f"a twist has 6 values, got {vec.size}")
+    return TwistStamped(
+        header=make_header(stamp_s, frame_id),
+        twist=Twist(
+            linear=Vector3(x=vec[0], y=vec[1], z=vec[2]),
+            angular=Vector3(x=vec[3], y=vec[4], z=vec[5]),
+        ),
+    )
+
+
+def policy_status_to_msg(report: PolicyStatusReport) -> PolicyStatus:
+    """PolicyStatusReport -> vla_ros_msgs/PolicyStatus (NaN latencies become 0)."""
+
+    def num(value: float) -> float:
+        return float(value) if math.isfinite(value) else 0.0
+
+    return PolicyStatus(
+        header=make_header(report.stamp_s),
+        state=int(report.state),
+        backend=report.backend,
+        instruction_id=report.instruction_id,
+        instruction_text=report.instruction_text,
+        inference_latency_last_ms=num(report.inference_latency_last_ms),
+        inference_latency_p50_ms=num(report.inference_latency_p50_ms),
+        inference_latency_p99_ms=num(report.inference_latency_p99_ms),
+        chunk_age_s=num(report.chunk_age_s),
+        chunk_length=int(report.chunk_length),
+        actions_remaining=int(report.actions_remaining),
+        chunks_received=int(report.chunks_received),
+        underruns=int(report.underruns),
+        observations_dropped=int(report.observations_dropped),
+        inference_errors=int(report.inference_errors),
+        control_rate_hz=num(report.control_rate_hz),
+        inference_rate_hz=num(report.inference_rate_hz),
+    )
+
+
+def policy_status_from_msg(msg: PolicyStatus) -> PolicyStatusReport:
+    """vla_ros_msgs/PolicyStatus -> PolicyStatusReport."""
+    try:
+        state = PolicyState(msg.state)
+    except ValueError as exc:
+        raise ValueError(f"unknown policy state {msg.state}") from exc
+    return PolicyStatusReport(
+        stamp_s=stamp_to_seconds(msg.header.stamp),
+        state=state,
+        backend=msg.backend,
+        instruction_id=msg.instruction_id,
+        instruction_text=msg.instruction_text,
+        inference_latency_last_ms=msg.inference_latency_last_ms,
+        inference_latency_p50_ms=msg.inference_latency_p50_ms,
+        inference_latency_p99_ms=msg.inference_latency_p99_ms,
+        chunk_age_s=msg.chunk_age_s,
+        chunk_length=msg.chunk_length,
+        actions_remaining=msg.actions_remaining,
+        chunks_received=msg.chunks_received,
+        underruns=msg.underruns,
+        observations_dropped=msg.observations_dropped,
+        inference_errors=msg.inference_errors,
+        control_rate_hz=msg.control_rate_hz,
+        inference_rate_hz=msg.inference_rate_hz,
+    )
+
+
+def path_marker_to_msg(
+    points_m: np.ndarray,
+    stamp_s: float,
+    frame_id: str,
+    namespace: str = "policy_path",
+    marker_id: int = 0,
+    rgba: Sequence[float] = (0.1, 0.6, 1.0, 0.9),
+    width_m: float = 0.005,
+) -> Marker:
+    """(N, 3) points [m] -> visualization_msgs/Marker LINE_STRIP (e.g. a predicted tool path)."""
+    pts = np.asarray(points_m, dtype=np.float64)
+    if pts.ndim != 2 or pts.shape[1] != 3 or not np.all(np.isfinite(pts)):
+        raise ValueError(f"path points must be finite (N, 3), got {pts.shape}")
+    marker = Marker(header=make_header(stamp_s, frame_id), ns=namespace, id=int(marker_id))
+    marker.type = Marker.LINE_STRIP
+    marker.action = Marker.ADD
+    marker.pose.orientation.w = 1.0
+    marker.scale.x = float(width_m)
+    marker.color.r, marker.color.g, marker.color.b, marker.color.a = (float(c) for c in rgba)
+    marker.points = [Point(x=p[0], y=p[1], z=p[2]) for p in pts.tolist()]
+    return marker
+
+
+def path_marker_from_msg(msg: Marker) -> np.ndarray:
+    """visualization_msgs/Marker LINE_STRIP -> (N, 3) points [m]."""
+    if msg.type != Marker.LINE_STRIP:
+        raise ValueError(f"expected a LINE_STRIP marker, got type {msg.type}")
+    pts = np.array([[p.x, p.y, p.z] for p in msg.points], dtype=np.float64).reshape(-1, 3)
+    return _finite_vector(pts.reshape(-1), "marker points").reshape(-1, 3)
+
+
+# ----------------------------------------------------------------------------- safety
+
+
+def heartbeat_to_msg(
+    stamp_s: float, source: str, sequence: int, status: int = 0, message: str = ""
+) -> Heartbeat:
+    """Liveness of a safety-relevant input -> vla_ros_msgs/Heartbeat."""
+    if status not in (Heartbeat.STATUS_OK, Heartbeat.STATUS_DEGRADED, Heartbeat.STATUS_ERROR):
+        raise ValueError(f"heartbeat status must be 0, 1 or 2, got {status}")
+    return Heartbeat(
+        header=make_header(stamp_s),
+        source=source,
+        sequence=int(sequence),
+        status=int(status),
+        message=message,
+    )
+
+
+def heartbeat_from_msg(msg: Heartbeat) -> tuple[float, str, int, int, str]:
+    """vla_ros_msgs/Heartbeat -> (stamp_s, source, sequence, status, message)."""
+    if msg.status not in (Heartbeat.STATUS_OK, Heartbeat.STATUS_DEGRADED, Heartbeat.STATUS_ERROR):
+        raise ValueError(f"heartbeat has unknown status {msg.status}")
+    return (
+        stamp_to_seconds(msg.header.stamp),
+        msg.source,
+        int(msg.sequence),
+        int(msg.status),
+        msg.message,
+    )
+
+
+def safety_status_to_msg(status: SafetyStatusData, stamp_s: float) -> SafetyStatus:
+    """Safety filter status -> vla_ros_msgs/SafetyStatus (inf is kept: "nobody seen")."""
+    return SafetyStatus(
+        header=make_header(stamp_s),
+        state=int(status.state),
+        speed_scale=float(status.speed_scale),
+        min_separation_m=float(status.min_separation_m),
+        protective_separation_m=float(status.protective_separation_m),
+        min_obstacle_distance_m=float(status.min_obstacle_distance_m),
+        reasons=list(status.reasons),
+        estop_latched=bool(status.estop_latched),
+        commands_received=int(status.commands_received),
+        commands_passed=int(status.commands_passed),
+        commands_modified=int(status.commands_modified),
+        commands_rejected=int(status.commands_rejected),
+        estop_count=int(status.estop_count),
+    )
+
+
+def safety_status_from_msg(msg: SafetyStatus) -> SafetyStatusData:
+    """vla_ros_msgs/SafetyStatus -> SafetyStatusData (fields the message does not carry default)."""
+    try:
+        state = SafetyState(msg.state)
+    except ValueError as exc:
+        raise ValueError(f"unknown safety state {msg.state}") from exc
+    return SafetyStatusData(
+        state=state,
+        speed_scale=msg.speed_scale,
+        min_separation_m=msg.min_separation_m,
+        protective_separation_m=msg.protective_separation_m,
+        min_obstacle_distance_m=msg.min_obstacle_distance_m,
+        reasons=tuple(msg.reasons),
+        estop_latched=msg.estop_latched,
+        commands_received=msg.commands_received,
+        commands_passed=msg.commands_passed,
+        commands_modified=msg.commands_modified,
+        commands_rejected=msg.commands_rejected,
+        estop_count=msg.estop_count,
+    )
+
+
+def diagnostic_to_msg(
+    stamp_s: float, name: str, level: int, message: str, values: dict[str, str], hardware_id: str = ""
+) -> DiagnosticArray:
+    """One component's health -> diagnostic_msgs/DiagnosticArray with a single status."""
+    if level not in (0, 1, 2, 3):
+        raise ValueError(f"diagnostic level must be OK/WARN/ERROR/STALE (0-3), got {level}")
+    status = DiagnosticStatus(
+        level=bytes([level]),
+        name=name,
+        message=message,
+        hardware_id=hardware_id,
+        values=[KeyValue(key=str(k), value=str(v)) for k, v in values.items()],
+    )
+    return DiagnosticArray(header=make_header(stamp_s), status=[status])
+
+
+def diagnostic_from_msg(msg: DiagnosticArray) -> list[tuple[str, int, str, dict[str, str]]]:
+    """diagnostic_msgs/DiagnosticArray -> [(name, level, message, values)]."""
+    out = []
+    for status in msg.status:
+        level = status.level if isinstance(status.level, int) else status.level[0]
+        out.append((status.name, int(level), status.message, {kv.key: kv.value for kv in status.values}))
+    return out
+
+
+def shape_marker_to_msg(
+    shape: str,
+    center_m: Sequence[float],
+    size_m: Sequence[float],
+    stamp_s: float,
+    frame_id: str,
+    namespace: str,
+    marker_id: int,
+    rgba: Sequence[float],
+) -> Marker:
+    """A CUBE or SPHERE marker: centre [m] and full extent along x, y, z [m]."""
+    kinds = {"box": Marker.CUBE, "sphere": Marker.SPHERE}
+    if shape not in kinds:
+        raise ValueError(f"shape must be box or sphere, got {shape!r}")
+    center = _finite_vector(center_m, "marker centre")
+    size = _finite_vector(size_m, "marker size")
+    if center.size != 3 or size.size != 3 or np.any(size <= 0):
+        raise ValueError("marker centre and size need 3 values, sizes > 0")
+    marker = Marker(header=make_header(stamp_s, frame_id), ns=namespace, id=int(marker_id))
+    marker.type = kinds[shape]
+    marker.action = Marker.ADD
+    marker.pose.position = Point(x=center[0], y=center[1], z=center[2])
+    marker.pose.orientation.w = 1.0
+    marker.scale = Vector3(x=size[0], y=size[1], z=size[2])
+    marker.color.r, marker.color.g, marker.color.b, marker.color.a = (float(c) for c in rgba)
+    return marker
+
+
+def shape_marker_from_msg(msg: Marker) -> tuple[str, np.ndarray, np.ndarray]:
+    """CUBE or SPHERE marker -> (shape, centre (3,), size (3,))."""
+    shapes = {Marker.CUBE: "box", Marker.SPHERE: "sphere"}
+    if msg.type not in shapes:
+        raise ValueError(f"expected a CUBE or SPHERE marker, got type {msg.type}")
+    p, s = msg.pose.position, msg.scale
+    return shapes[msg.type], np.array([p.x, p.y, p.z]), np.array([s.x, s.y, s.z])
+
+
+def points_marker_to_msg(
+    points_m: np.ndarray,
+    radius_m: float,
+    stamp_s: float,
+    frame_id: str,
+    namespace: str,
+    marker_id: int,
+    rgba: Sequence[float],
+) -> Marker:
+    """(N, 3) points [m] -> SPHERE_LIST marker (e.g. robot links in collision)."""
+    pts = np.asarray(points_m, dtype=np.float64).reshape(-1, 3)
+    if not np.all(np.isfinite(pts)):
+        raise ValueError("marker points contain NaN or inf")
+    marker = Marker(header=make_header(stamp_s, frame_id), ns=namespace, id=int(marker_id))
+    marker.type = Marker.SPHERE_LIST
+    marker.action = Marker.ADD
+    marker.pose.orientation.w = 1.0
+    marker.scale = Vector3(x=2 * radius_m, y=2 * radius_m, z=2 * radius_m)
+    marker.color.r, marker.color.g, marker.color.b, marker.color.a = (float(c) for c in rgba)
+    marker.points = [Point(x=p[0], y=p[1], z=p[2]) for p in pts.tolist()]
+    return marker
+
+
+def points_marker_from_msg(msg: Marker) -> np.ndarray:
+    """SPHERE_LIST marker -> (N, 3) points [m]."""
+    if msg.type != Marker.SPHERE_LIST:
+        raise ValueError(f"expected a SPHERE_LIST marker, got type {msg.type}")
+    return np.array([[p.x, p.y, p.z] for p in msg.points], dtype=np.float64).reshape(-1, 3)

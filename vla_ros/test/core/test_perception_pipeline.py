@@ -1,0 +1,140 @@
+"""Both channels together: a person the RGB detector misses is still seen in depth; fusion."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import perception_scene as ps
+import pytest
+
+from vla_ros.core.perception.depth_monitor import DepthMonitorConfig
+from vla_ros.core.perception.detectors import HogPersonDetector, PersonBox
+from vla_ros.core.perception.geometry import MonitoredVolume
+from vla_ros.core.perception.pipeline import (
+    SOURCE_DEPTH,
+    SOURCE_FUSED,
+    SOURCE_RGB,
+    HumanPerception,
+    PerceptionConfig,
+    PerceptionFrame,
+    draw_debug_image,
+)
+
+VOLUME = MonitoredVolume(
+    shape="cylinder", center_m=(0.0, 0.0, 0.2), size_m=(3, 3, 2.4), radius_m=1.6
+)
+
+
+class KnownBoxes:
+    """A detector whose output the test chooses: fusion is tested with known RGB boxes."""
+
+    name = "known"
+
+    def __init__(self, boxes: list[PersonBox]) -> None:
+        self.boxes = boxes
+
+    def detect(self, rgb: np.ndarray) -> list[PersonBox]:
+        return list(self.boxes)
+
+
+def person_pixels(intrinsics, pose, robot):
+    with_person = ps.Scene(boxes=[*ps.static_scene(), ps.PERSON], robot=robot).render(
+        intrinsics, pose
+    )
+    without = ps.Scene(boxes=ps.static_scene(), robot=robot).render(intrinsics, pose)
+    diff = np.abs(np.nan_to_num(with_person, nan=99) - np.nan_to_num(without, nan=99)) > 0.01
+    v, u = np.nonzero(diff)
+    return (
+        with_person,
+        without,
+        PersonBox(u.min() - 10.0, v.min(), u.max() + 10.0, v.max() + 5.0, 0.8),
+    )
+
+
+def frames(perception, depth, intrinsics, pose, robot, stamps, rgb=None):
+    rgb = np.full((*depth.shape, 3), 128, np.uint8) if rgb is None else rgb
+    out = None
+    for stamp in stamps:
+        out = perception.process(PerceptionFrame(stamp, rgb, depth, intrinsics, pose, robot))
+    return out
+
+
+def test_depth_catches_the_person_hog_misses():
+    """A box-shaped 'person' has no human appearance: HOG sees nobody, depth must."""
+    intrinsics, pose = ps.camera()
+    robot = ps.robot_pose("reach")
+    depth, empty, _ = person_pixels(intrinsics, pose, robot)
+    config = PerceptionConfig(depth=DepthMonitorConfig(volume=VOLUME, background_frames=3))
+    perception = HumanPerception(HogPersonDetector(), config)
+    learning = frames(perception, empty, intrinsics, pose, robot, [0.0, 0.1, 0.2])
+    assert learning.background_ready and learning.humans == ()
+    assert learning.min_distance_to_robot_m == math.inf
+    result = frames(perception, depth, intrinsics, pose, robot, [0.3])
+    assert result.rgb_boxes == ()
+    assert len(result.humans) == 1
+    human = result.humans[0]
+    assert human.source == SOURCE_DEPTH and human.box is None
+    expected = ps.box_distance_to_robot(ps.PERSON, robot)
+    assert human.distance_to_robot_m == pytest.approx(expected, abs=0.05)
+    assert result.min_distance_to_robot_m == human.distance_to_robot_m
+    assert set(result.timings_ms) >= {"rgb_detector_ms", "depth_channel_ms", "total_ms"}
+
+
+def test_rgb_and_depth_fuse_into_one_person_with_a_stable_id():
+    intrinsics, pose = ps.camera()
+    robot = ps.robot_pose("home")
+    depth, empty, box = person_pixels(intrinsics, pose, robot)
+    detector = KnownBoxes([])
+    config = PerceptionConfig(depth=DepthMonitorConfig(volume=VOLUME, background_frames=2))
+    perception = HumanPerception(detector, config)
+    frames(perception, empty, intrinsics, pose, robot, [0.0, 0.1])
+    detector.boxes = [box]
+    first = frames(perception, depth, intrinsics, pose, robot, [0.2])
+    second = frames(perception, depth, intrinsics, pose, robot, [0.3])
+    assert len(second.humans) == 1
+    human = second.humans[0]
+    assert human.source == SOURCE_FUSED and human.box == box
+    assert human.track_id == first.humans[0].track_id
+    np.testing.assert_allclose(human.velocity_m_s, 0.0, atol=0.2)  # standing still
+    assert human.distance_to_robot_m == pytest.approx(
+        ps.box_distance_to_robot(ps.PERSON, robot), abs=0.05
+    )
+    debug = draw_debug_image(np.zeros((*depth.shape, 3), np.uint8), second)
+    assert debug.shape == (*depth.shape, 3) and debug.any()
+
+
+def test_rgb_only_person_outside_the_volume_and_box_without_depth():
+    """The RGB channel reports people the depth volume does not cover; no depth: counted."""
+    intrinsics, pose = ps.camera()
+    robot = ps.robot_pose("home")
+    depth, _, box = person_pixels(intrinsics, pose, robot)
+    tiny_volume = MonitoredVolume(shape="box", center_m=(0, 0, 0.3), size_m=(0.5, 0.5, 0.5))
+    config = PerceptionConfig(depth=DepthMonitorConfig(volume=tiny_volume, background_frames=0))
+    holes = depth.copy()
+    holes[140:, 260:] = np.nan  # a box over a depth hole cannot be placed
+    no_depth_box = PersonBox(262, 150, 318, 238, 0.9)
+    perception = HumanPerception(KnownBoxes([box, no_depth_box]), config)
+    result = frames(perception, holes, intrinsics, pose, robot, [0.0])
+    assert len(result.humans) == 1
+    rgb_only = result.humans[0]
+    assert rgb_only.source == SOURCE_RGB and rgb_only.box == box
+    assert rgb_only.position_uncertainty_m >= config.rgb_only_uncertainty_m
+    assert ps.PERSON.contains(rgb_only.position_m[None], padding_m=0.05)[0]
+    assert result.rgb_without_depth == 1
+
+
+def test_frame_size_mismatch_is_a_value_error():
+    intrinsics, pose = ps.camera()
+    perception = HumanPerception(None, PerceptionConfig())
+    with pytest.raises(ValueError, match="registered"):
+        perception.process(
+            PerceptionFrame(
+                0.0,
+                np.zeros((10, 10, 3), np.uint8),
+                np.zeros((240, 320), np.float32),
+                intrinsics,
+                pose,
+                ps.robot_pose("home"),
+            )
+        )

@@ -1,0 +1,408 @@
+"""Unit tests of the safety core: config validation, limit laws, SSM, state machine, filter cases."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from safety_helpers import OBSTACLE, InvariantChecker, make_filter, safety_config
+
+from vla_ros.core.resources import resource_path
+from vla_ros.core.safety import (
+    Human,
+    JointCommand,
+    JointStateSample,
+    SafetyConfig,
+    SafetyFilter,
+    SafetyState,
+    SsmConfig,
+    TwistCommand,
+    WatchdogConfig,
+)
+from vla_ros.core.safety.build import load_safety_file, read_parameters, split_parameters
+from vla_ros.core.safety.limits import braking_velocity_limit, servo_collision_scale
+from vla_ros.core.safety.ssm import allowed_robot_speed_m_s, protective_separation_m
+from vla_ros.core.safety.state_machine import SafetyMonitor
+
+# ----------------------------------------------------------------------------- configuration
+
+
+def test_shipped_config_loads_and_is_strict():
+    shipped = load_safety_file(resource_path("config", "safety.yaml"))
+    assert shipped.config.watchdog.joint_state_timeout_s == 0.1
+    assert shipped.config.watchdog.perception_timeout_s == 0.25
+    assert shipped.config.ssm.human_speed_m_s == 1.6
+    assert shipped.node["collision_backend"] == "embedded"
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "match"),
+    [
+        (("joint_limits", "position_margin_rad"), -0.1, "position_margin_rad"),
+        (("joint_limits", "velocity_scale"), 1.5, "velocity_scale"),
+        (("watchdog", "joint_state_timeout_s"), 0.0, "joint_state_timeout_s"),
+        (("watchdog", "command_timeout_s"), math.nan, "command_timeout_s"),
+        (("ssm", "human_speed_m_s"), -1.6, "human_speed_m_s"),
+        (("ssm", "robot_reaction_tme_s"), 0.1, "unknown ssm parameters"),
+        (("collision", "stop_distance_m"), 0.5, "slowdown_distance_m must exceed"),
+        (("collision", "enabled"), "yes", "true or false"),
+        (("workspace", "max_m"), [-1.0, 0.9, 1.2], "max_m must exceed"),
+        (("keep_out_zone_names",), ["scene_camera", "ghost"], "must match"),
+    ],
+)
+def test_bad_configuration_refuses_to_start(path, value, match):
+    params = read_parameters(resource_path("config", "safety.yaml"))
+    node = params
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+    with pytest.raises(ValueError, match=match):
+        split_parameters(params)
+
+
+def test_collision_gate_without_checker_refuses_to_start():
+    safety, model, _ = make_filter("vla_arm6")
+    with pytest.raises(ValueError, match="no collision checker"):
+        SafetyFilter(model, safety.limits, safety.config, None)
+
+
+def test_limits_lower_wins():
+    safety, model, _ = make_filter("vla_arm6")
+    yaml_cap = safety.config.joint_limits.max_joint_velocity_rad_s
+    urdf = model.limits.velocity_rad_s
+    np.testing.assert_allclose(safety.limits.velocity_rad_s, np.minimum(urdf, yaml_cap))
+    accel = np.minimum(model.limits.acceleration_rad_s2, 8.0)
+    np.testing.assert_allclose(safety.limits.acceleration_rad_s2, accel)
+    margin = safety.config.joint_limits.position_margin_rad
+    np.testing.assert_allclose(safety.limits.upper_rad, model.limits.upper_rad - margin)
+
+
+# ----------------------------------------------------------------------------- limit laws
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    distance=st.floats(0.0, 3.0),
+    accel=st.floats(0.5, 20.0),
+    period=st.sampled_from([0.002, 0.01, 0.02, 0.05]),
+)
+def test_braking_law_stops_within_the_distance(distance, accel, period):
+    """From the speed the law allows, braking at the limit in discrete steps stops in time."""
+    v = braking_velocity_limit(distance, accel, period)
+    travelled = v * period  # the step commanded now, then one decrement per step
+    while v > 0:
+        v = max(v - accel * period, 0.0)
+        travelled += v * period
+    assert travelled <= distance + 1e-9
+
+
+def test_servo_scale_law():
+    assert servo_collision_scale(0.10, 0.10, 0.02) == 1.0
+    assert servo_collision_scale(0.5, 0.10, 0.02) == 1.0
+    assert servo_collision_scale(0.02, 0.10, 0.02) == 0.0
+    assert servo_collision_scale(-0.01, 0.10, 0.02) == 0.0
+    assert servo_collision_scale(0.0201, 0.10, 0.02) < 0.0011
+    samples = [servo_collision_scale(d, 0.10, 0.02) for d in np.linspace(0.021, 0.1, 50)]
+    assert all(b > a for a, b in zip(samples, samples[1:], strict=False))
+
+
+# ----------------------------------------------------------------------------- SSM
+
+
+def test_protective_separation_by_hand():
+    cfg = SsmConfig(
+        human_speed_m_s=1.6,
+        robot_reaction_time_s=0.1,
+        robot_stopping_time_s=0.4,
+        intrusion_distance_m=0.2,
+        human_position_uncertainty_m=0.1,
+        robot_position_uncertainty_m=0.02,
+    )
+    # S_h = 1.6 * 0.5, S_r = 0.5 * 0.1, S_s = 0.5 * 0.4 / 2, C + Z_d + Z_r = 0.32
+    assert protective_separation_m(0.5, 1.6, 0.1, cfg) == pytest.approx(0.8 + 0.05 + 0.1 + 0.32)
+    assert allowed_robot_speed_m_s(1.0, 1.6, 0.1, cfg) == 0.0  # inside S_p at rest (1.12 m)
+
+
+@settings(max_examples=300, deadline=None)
+@given(separation=st.floats(0.0, 6.0), human_speed=st.floats(0.5, 3.0))
+def test_allowed_speed_solves_the_ssm_inequality(separation, human_speed):
+    cfg = SsmConfig(max_robot_speed_m_s=10.0)
+    v = allowed_robot_speed_m_s(separation, human_speed, 0.1, cfg)
+    assert v >= 0.0
+    if v > 0:
+        assert protective_separation_m(v, human_speed, 0.1, cfg) <= separation + 1e-9
+        if v < 10.0:
+            assert protective_separation_m(v, human_speed, 0.1, cfg) == pytest.approx(separation)
+
+
+# ----------------------------------------------------------------------------- state machine
+
+
+@pytest.mark.parametrize("watched", ["joint_state", "heartbeat"])
+@pytest.mark.parametrize("period_s", [0.002, 0.01, 0.03])
+def test_watchdog_trips_within_timeout_plus_one_cycle(watched, period_s):
+    watchdog = WatchdogConfig()
+    monitor = SafetyMonitor(watchdog, SsmConfig())
+    timeout = (
+        watchdog.joint_state_timeout_s if watched == "joint_state" else watchdog.perception_timeout_s
+    )
+    t = 0.0
+    monitor.note_joint_state(t)
+    monitor.note_heartbeat(t, ok=True)
+    monitor.note_command(t)
+    last_input = 0.0
+    tripped_at = None
+    for _ in range(1000):
+        t += period_s
+        if watched != "joint_state" or t < 1.0:
+            monitor.note_joint_state(t)
+        if watched != "heartbeat" or t < 1.0:
+            monitor.note_heartbeat(t, ok=True)
+        monitor.note_command(t)
+        if t < 1.0:
+            last_input = t
+        state, reasons = monitor.state(t, slowed=False)
+        if state == SafetyState.STOPPED:
+            tripped_at = t
+            assert reasons == [f"{'joint_states' if watched == 'joint_state' else 'perception'}_stale"]
+            break
+        assert state == SafetyState.OK
+    assert tripped_at is not None
+    assert timeout < tripped_at - last_input <= timeout + period_s + 1e-9
+
+
+def test_estop_latches_and_reset_refused_while_faulted():
+    monitor = SafetyMonitor(WatchdogConfig(), SsmConfig())
+    monitor.note_joint_state(0.0)
+    monitor.note_heartbeat(0.0, ok=True)
+    monitor.note_command(0.0)
+    monitor.set_estop(engaged=True)
+    assert monitor.state(0.01, slowed=False)[0] == SafetyState.ESTOP
+    ok, message = monitor.reset(0.01)
+    assert not ok and "still engaged" in message
+    monitor.set_estop(engaged=False)
+    assert monitor.state(0.01, slowed=False)[0] == SafetyState.ESTOP  # latched
+    ok, message = monitor.reset(0.5)  # joint states are stale by now
+    assert not ok and "joint_states_stale" in message
+    monitor.note_joint_state(0.5)
+    monitor.note_heartbeat(0.5, ok=True)
+    ok, _ = monitor.reset(0.5)
+    assert ok and monitor.state(0.5, slowed=False)[0] == SafetyState.HOLD
+    assert monitor.estop_count == 1
+
+
+def test_perception_required_and_error_status_stop():
+    monitor = SafetyMonitor(WatchdogConfig(), SsmConfig())
+    monitor.note_joint_state(0.0)
+    monitor.note_command(0.0)
+    assert "perception_missing" in monitor.state(0.0, slowed=False)[1]
+    monitor.note_heartbeat(0.0, ok=False)
+    assert monitor.state(0.0, slowed=False) == (SafetyState.STOPPED, ["perception_error"])
+
+
+def test_person_resume_needs_hysteresis_for_the_delay():
+    cfg = SsmConfig(resume_delay_s=1.0)
+    monitor = SafetyMonitor(WatchdogConfig(require_perception=False), cfg)
+    monitor.update_humans(0.0, inside_sp=True, clear=False)
+    assert "human_inside_sp" in monitor.faults(0.0)
+    monitor.update_humans(0.5, inside_sp=False, clear=False)  # out of S_p, not beyond hysteresis
+    monitor.update_humans(0.6, inside_sp=False, clear=True)
+    monitor.update_humans(1.5, inside_sp=False, clear=True)
+    assert "human_inside_sp" in monitor.faults(1.5)
+    monitor.update_humans(1.61, inside_sp=False, clear=True)
+    assert "human_inside_sp" not in monitor.faults(1.61)
+
+
+# ----------------------------------------------------------------------------- filter cases
+
+
+def drive(safety, model, q, commands, period_s=0.02, humans=()):
+    """Feed commands at a fixed rate with a robot that tracks the output perfectly."""
+    now = 100.0
+    outputs = []
+    for make in commands:
+        reference = safety.reference_at(now)
+        q = reference[0] if reference is not None else q
+        safety.update_joint_state(JointStateSample(model.joint_names, q, None, now))
+        safety.update_humans(humans)
+        result = safety.filter_command(make(now, q), now)
+        outputs.append(result)
+        now += period_s
+    return outputs, now
+
+
+def test_joint_pushed_past_its_limit_halts_at_the_margin():
+    safety, model, checker = make_filter("vla_arm6", obstacle=False)
+    limits = safety.limits
+    q0 = np.zeros(len(model.joint_names))
+    target = q0.copy()
+    target[0] = limits.hard_upper_rad[0] + 1.0
+
+    def command(now, q):
+        return JointCommand(model.joint_names, np.array([0.05]), target[None, :], now)
+
+    outputs, _ = drive(safety, model, q0, [command] * 300)
+    invariants = InvariantChecker(safety, model, checker)
+    for result in outputs:
+        assert result.accepted
+        invariants.check(result.trajectory, allowed_speed_m_s=math.inf)
+    final = outputs[-1].trajectory.positions[-1]
+    assert final[0] == pytest.approx(limits.upper_rad[0], abs=1e-9)
+    assert "clamped_to_joint_limits" in outputs[-1].status.reasons
+
+
+def test_collision_course_stops_short_with_clearance():
+    safety, model, checker = make_filter("vla_arm6")
+    q0 = np.zeros(len(model.joint_names))
+    # joint_1 sweeps the arm toward the post at (0.35, 0.25); find a pose that reaches over it
+    reach = q0.copy()
+    reach[1], reach[2] = 0.9, 0.6
+    target = reach.copy()
+    target[0] = 1.4
+
+    def command(now, q):
+        return JointCommand(model.joint_names, np.array([0.5, 1.0]), np.stack([reach, target]), now)
+
+    outputs, _ = drive(safety, model, q0, [command] * 200)
+    invariants = InvariantChecker(safety, model, checker)
+    for result in outputs:
+        invariants.check(result.trajectory, allowed_speed_m_s=math.inf)
+    final = outputs[-1].trajectory.positions[-1]
+    report = checker.check(final)
+    assert any("post" in r for r in outputs[-1].status.reasons), outputs[-1].status.reasons
+    assert report.min_scene_distance_m >= safety.config.collision.stop_distance_m
+    assert final[0] < 1.4 - 1e-3  # it did not get there
+
+
+def test_no_fresh_command_decelerates_within_limits_then_holds():
+    safety, model, checker = make_filter("vla_arm6", obstacle=False)
+    q0 = np.zeros(len(model.joint_names))
+    target = q0 + 0.8
+
+    def command(now, q):
+        return JointCommand(model.joint_names, np.array([0.4]), target[None, :], now)
+
+    outputs, now = drive(safety, model, q0, [command] * 10)
+    assert outputs[-1].status.state in (SafetyState.OK, SafetyState.SLOWED)
+    moving = safety.reference_at(now)[1]
+    assert np.any(np.abs(moving) > 0.1)
+    now += safety.config.watchdog.command_timeout_s + 0.01
+    q = safety.reference_at(now)[0]
+    safety.update_joint_state(JointStateSample(model.joint_names, q, None, now))
+    result = safety.cycle(now)
+    assert result.status.state == SafetyState.HOLD
+    InvariantChecker(safety, model, checker).check(result.trajectory, allowed_speed_m_s=math.inf)
+    assert np.allclose(result.trajectory.velocities[-1], 0.0, atol=0.5)
+    later = safety.reference_at(now + 5.0)
+    assert np.allclose(later[1], 0.0) and np.allclose(later[0], result.trajectory.positions[-1])
+
+
+def test_person_inside_sp_stops_and_commands_are_rejected():
+    safety, model, _ = make_filter("vla_arm6", obstacle=False)
+    q0 = np.zeros(len(model.joint_names))
+    person = Human((0.6, 0.0, 0.5))
+
+    def command(now, q):
+        return JointCommand(model.joint_names, np.array([0.2]), (q + 0.1)[None, :], now)
+
+    outputs, _ = drive(safety, model, q0, [command] * 3, humans=[person])
+    assert all(not r.accepted for r in outputs)
+    assert outputs[-1].status.state == SafetyState.STOPPED
+    assert "human_inside_sp" in outputs[-1].status.reasons
+    assert outputs[-1].status.min_separation_m < outputs[-1].status.protective_separation_m
+
+
+def test_twist_for_base_respects_zones_and_acceleration():
+    config = replace(safety_config(), ssm=replace(safety_config().ssm, enabled=False))
+    safety, model, _ = make_filter("vla_arm6", config, obstacle=False)
+    q0 = np.zeros(len(model.joint_names))
+    safety.update_joint_state(JointStateSample(model.joint_names, q0, None, 10.0))
+    fast = TwistCommand(np.array([5.0, 0.0, 0.0]), np.zeros(3), 10.0, "base")
+    first = safety.filter_twist(fast, 10.0).twist
+    limit = config.twist.max_linear_acceleration_m_s2 * config.output_period_s
+    assert np.linalg.norm(first.linear_m_s) <= limit + 1e-12
+    now, speed = 10.0, 0.0
+    for _ in range(100):
+        now += 0.01
+        safety.update_joint_state(JointStateSample(model.joint_names, q0, None, now))
+        out = safety.filter_twist(replace(fast, stamp_s=now), now).twist
+        new_speed = float(np.linalg.norm(out.linear_m_s))
+        assert new_speed - speed <= config.twist.max_linear_acceleration_m_s2 * 0.01 + 1e-12
+        speed = new_speed
+    assert speed == pytest.approx(config.twist.max_linear_speed_m_s)
+    safety.update_humans([Human((0.3, 0.0, 0.0))])  # inside the base stop zone
+    for _ in range(100):
+        now += 0.01
+        safety.update_joint_state(JointStateSample(model.joint_names, q0, None, now))
+        result = safety.filter_twist(replace(fast, stamp_s=now), now)
+    assert np.allclose(result.twist.linear_m_s, 0.0)
+    assert "human_in_base_stop_zone" in result.status.reasons
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    twists=st.lists(
+        st.tuples(
+            st.lists(st.floats(-3, 3), min_size=6, max_size=6),
+            st.sampled_from(["ok", "nan", "stale", "future"]),
+        ),
+        min_size=50,
+        max_size=50,
+    ),
+    seed=st.integers(0, 2**31),
+)
+def test_end_effector_twists_stay_within_limits(twists, seed):
+    safety, model, checker = _twist_filter()
+    cfg = safety.config.twist
+    rng = np.random.default_rng(seed)
+    q = np.clip(rng.normal(0, 0.5, len(model.joint_names)), safety.limits.lower_rad, safety.limits.upper_rad)
+    type(safety).__init__(
+        safety, model, safety.limits, safety.config, safety.gate._checker, reach_m=safety._reach
+    )
+    now, previous = 50.0, np.zeros(6)
+    for values, kind in twists:
+        now += 0.01
+        safety.update_joint_state(JointStateSample(model.joint_names, q, None, now))
+        safety.note_heartbeat(now)
+        stamp = {"stale": now - 5.0, "future": now + 5.0}.get(kind, now)
+        vec = np.array(values)
+        if kind == "nan":
+            vec[int(rng.integers(6))] = math.nan
+        result = safety.filter_twist(TwistCommand(vec[:3], vec[3:], stamp), now)
+        _TWIST_COUNT[0] += 1
+        if kind != "ok":
+            assert not result.accepted and result.twist is None
+            continue
+        out = np.concatenate([result.twist.linear_m_s, result.twist.angular_rad_s])
+        assert np.all(np.isfinite(out))
+        assert np.linalg.norm(out[:3]) <= cfg.max_linear_speed_m_s + 1e-9
+        assert np.linalg.norm(out[3:]) <= cfg.max_angular_speed_rad_s + 1e-9
+        assert np.linalg.norm(out[:3] - previous[:3]) <= cfg.max_linear_acceleration_m_s2 * 0.01 + 1e-9
+        previous = out
+        # the robot moves as commanded for one step, never into a collision
+        qdot = np.linalg.lstsq(model.jacobian(q), out, rcond=None)[0]
+        q_next = q + qdot * 0.01
+        if not checker.check(q_next, with_distance=False).in_collision:
+            q = np.clip(q_next, safety.limits.lower_rad, safety.limits.upper_rad)
+
+
+_TWIST_COUNT = [0]
+_TWIST = {}
+
+
+def _twist_filter():
+    if "f" not in _TWIST:
+        _TWIST["f"] = make_filter("vla_arm6")
+    return _TWIST["f"]
+
+
+def test_obstacle_fixture_is_in_reach():
+    safety, model, checker = make_filter("vla_arm6")
+    assert OBSTACLE.name == "post"
+    assert safety.gate.check(np.zeros(len(model.joint_names))).valid
+    assert isinstance(SafetyConfig(), SafetyConfig)
+    assert checker.check(np.zeros(len(model.joint_names))).min_scene_distance_m > 0.05

@@ -1,0 +1,93 @@
+"""The `scripted` backend: the simulator's scripted expert behind the Policy interface.
+
+The expert reads privileged simulator state (object poses), so this backend only exists in
+the process that runs the simulator (rollouts, data collection, a sim-side policy server):
+it needs `state_fn` (e.g. SimEnv.state_view) and a RobotModel. A chunk is H consecutive
+expert steps from the observed joint positions; the expert's task comes from the
+observation's instruction (core.sim.tasks.parse_instruction).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from vla_ros.core.policy.backends import BackendUnavailableError, ScriptedConfig
+from vla_ros.core.policy.interface import ActionChunk, ActionSpace, Observation, PolicySpec
+
+
+class ScriptedPolicy:
+    """Chunks of scripted-expert actions: 6 arm joint targets [rad] + finger_joint target [m]."""
+
+    def __init__(
+        self,
+        config: ScriptedConfig,
+        expert: Any,
+        state_fn: Callable[[], Any],
+        image_keys: tuple[str, ...] = ("front",),
+    ) -> None:
+        from vla_ros.core.sim.scene import ARM_JOINTS
+
+        self.config = config
+        self.expert = expert
+        self._state_fn = state_fn
+        self._instruction: str | None = None
+        self._spec = PolicySpec(
+            action_space=ActionSpace.JOINT_POSITION,
+            joint_names=tuple(ARM_JOINTS),
+            chunk_length=config.chunk_length,
+            step_duration_s=config.step_duration_s,
+            image_keys=image_keys,
+            image_size=(64, 64),
+            has_gripper=True,
+        )
+
+    @property
+    def spec(self) -> PolicySpec:
+        """Arm joints + gripper, absolute positions."""
+        return self._spec
+
+    def infer(self, observation: Observation) -> ActionChunk:
+        """H expert steps from the observed state (the expert's task follows the instruction)."""
+        from vla_ros.core.sim.tasks import parse_instruction
+
+        if observation.instruction != self._instruction:
+            self.expert.reset(parse_instruction(observation.instruction))
+            self._instruction = observation.instruction
+        q = observation.state_for(self._spec.joint_names)
+        state = self._state_fn()
+        rows = []
+        for _ in range(self._spec.chunk_length):
+            arm, gripper_m = self.expert.act(q, state)
+            rows.append(np.append(arm, gripper_m))
+        return ActionChunk(
+            actions=np.stack(rows),
+            action_space=ActionSpace.JOINT_POSITION,
+            step_duration_s=self._spec.step_duration_s,
+            observation_stamp_s=observation.stamp_s,
+        )
+
+    def reset(self) -> None:
+        """The next chunk restarts the expert on the observation's instruction."""
+        self._instruction = None
+
+
+def make_scripted(
+    config: ScriptedConfig,
+    state_fn: Callable[[], Any] | None = None,
+    robot: Any = None,
+    image_keys: tuple[str, ...] = ("front",),
+) -> ScriptedPolicy:
+    """The scripted backend; needs the in-process simulator's state_fn and robot model."""
+    if state_fn is None or robot is None:
+        raise BackendUnavailableError(
+            "the 'scripted' backend drives the simulator's scripted expert, which reads the "
+            "simulator's privileged state: build it in the simulator's process with "
+            "make_policy('scripted', options, state_fn=env.state_view, robot=robot_model)"
+        )
+    from vla_ros.core.sim.expert import ExpertConfig, ScriptedExpert
+
+    expert = ScriptedExpert(robot, ExpertConfig(act_period_s=config.step_duration_s))
+    return ScriptedPolicy(config, expert, state_fn, image_keys=image_keys)

@@ -1,0 +1,367 @@
+"""The embedded VLA: config, safetensors checkpoints, ONNX export, torch and ONNX Runtime policies.
+
+torch is imported lazily (inside functions), so that importing this module stays light; the
+networks live in vla_nets.py. A checkpoint is a directory holding config.json (the VlaConfig,
+plain JSON) and model.safetensors (weights and normalisation statistics); export_onnx adds
+model.onnx. Nothing here unpickles anything.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+import numpy as np
+
+from vla_ros.core.policy.interface import ActionChunk, Observation, PolicySpec
+from vla_ros.core.policy.language import EMBEDDING_DIM, TextEncoder
+
+if TYPE_CHECKING:
+    from vla_ros.core.policy.vla_nets import VlaNet
+
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.safetensors"
+ONNX_FILE = "model.onnx"
+FORMAT_VERSION = 1
+DEPTH_RANGE_M = 2.0  # depth is clipped to [0, DEPTH_RANGE_M] and scaled to [0, 1]
+ONNX_INPUTS = ("images", "state", "lang", "noise", "prefix", "prefix_mask")
+
+
+class CheckpointError(ValueError):
+    """A checkpoint directory is missing, incomplete, corrupt or inconsistent."""
+
+
+@dataclass(frozen=True)
+class VlaConfig:
+    """Architecture of the embedded VLA (saved as config.json next to the weights)."""
+
+    spec: PolicySpec  # observation and action interface
+    head: str = "flow"  # "flow" (flow matching) or "tokens" (discretised actions)
+    hidden_dim: int = 256  # width of the context and head MLPs
+    cnn_channels: tuple[int, ...] = (32, 64, 96, 128)  # channels of the stride-2 conv blocks
+    head_layers: int = 3  # residual blocks of the flow head
+    flow_steps: int = 10  # Euler steps at inference (flow head)
+    token_bins: int = 64  # bins per action element (token head)
+    token_clip: float = 3.0  # [std] range of the bins in normalised units (token head)
+    lang_dim: int = EMBEDDING_DIM  # size of the instruction embedding
+    metadata: dict[str, Any] = field(default_factory=dict, compare=False)  # e.g. training info
+
+    def __post_init__(self) -> None:
+        if self.head not in ("flow", "tokens"):
+            raise ValueError(f"head must be 'flow' or 'tokens', got '{self.head}'")
+        if self.hidden_dim < 8 or not self.cnn_channels or min(self.cnn_channels) < 4:
+            raise ValueError("hidden_dim must be >= 8 and cnn_channels non-empty, each >= 4")
+        if self.flow_steps < 1 or self.head_layers < 1:
+            raise ValueError("flow_steps and head_layers must be >= 1")
+        if self.token_bins < 2 or not self.token_clip > 0.0:
+            raise ValueError("token_bins must be >= 2 and token_clip > 0")
+        object.__setattr__(self, "cnn_channels", tuple(int(c) for c in self.cnn_channels))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain types for config.json."""
+        return {
+            "format_version": FORMAT_VERSION,
+            "spec": self.spec.to_dict(),
+            "head": self.head,
+            "hidden_dim": self.hidden_dim,
+            "cnn_channels": list(self.cnn_channels),
+            "head_layers": self.head_layers,
+            "flow_steps": self.flow_steps,
+            "token_bins": self.token_bins,
+            "token_clip": self.token_clip,
+            "lang_dim": self.lang_dim,
+            "metadata": self.metadata,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> VlaConfig:
+        """Inverse of to_dict."""
+        if data.get("format_version") != FORMAT_VERSION:
+            raise CheckpointError(
+                f"checkpoint format_version {data.get('format_version')} is not {FORMAT_VERSION}"
+            )
+        fields = {k: v for k, v in data.items() if k not in ("format_version", "spec")}
+        return cls(spec=PolicySpec.from_dict(data["spec"]), **fields)
+
+
+def build_net(config: VlaConfig) -> VlaNet:
+    """A randomly initialised network for `config` (loads torch)."""
+    from vla_ros.core.policy.vla_nets import VlaNet
+
+    spec = config.spec
+    return VlaNet(
+        n_cameras=len(spec.image_keys),
+        use_depth=spec.use_depth,
+        state_dim=len(spec.joint_names),
+        action_dim=spec.action_dim,
+        chunk_length=spec.chunk_length,
+        lang_dim=config.lang_dim,
+        hidden_dim=config.hidden_dim,
+        cnn_channels=config.cnn_channels,
+        head=config.head,
+        head_layers=config.head_layers,
+        flow_steps=config.flow_steps,
+        token_bins=config.token_bins,
+        token_clip=config.token_clip,
+    )
+
+
+def save_checkpoint(net: VlaNet, config: VlaConfig, directory: str | Path) -> Path:
+    """Write config.json + model.safetensors into `directory` (created); returns it."""
+    from safetensors.torch import save_file
+
+    out = Path(directory)
+    out.mkdir(parents=True, exist_ok=True)
+    tensors = {k: v.detach().contiguous().cpu() for k, v in net.state_dict().items()}
+    save_file(tensors, str(out / WEIGHTS_FILE), metadata={"format": "vla_ros"})
+    (out / CONFIG_FILE).write_text(json.dumps(config.to_dict(), indent=2) + "\n")
+    stale_onnx = out / ONNX_FILE
+    if stale_onnx.exists():  # an export of older weights would silently disagree
+        stale_onnx.unlink()
+    return out
+
+
+def read_config(directory: str | Path) -> VlaConfig:
+    """The VlaConfig of a checkpoint directory (no torch needed)."""
+    path = Path(directory) / CONFIG_FILE
+    if not Path(directory).is_dir():
+        raise CheckpointError(f"checkpoint directory {directory} does not exist")
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {directory} has no {CONFIG_FILE}")
+    try:
+        return VlaConfig.from_dict(json.loads(path.read_text()))
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise CheckpointError(f"checkpoint config {path} is invalid: {exc}") from exc
+
+
+def load_checkpoint(directory: str | Path) -> tuple[VlaConfig, VlaNet]:
+    """Config and network (eval mode) from a checkpoint directory; clear errors when broken."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    config = read_config(directory)
+    weights = Path(directory) / WEIGHTS_FILE
+    if not weights.is_file():
+        raise CheckpointError(f"checkpoint {directory} has no {WEIGHTS_FILE}")
+    try:
+        tensors = load_file(str(weights))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CheckpointError(f"checkpoint weights {weights} are corrupt: {exc}") from exc
+    net = build_net(config)
+    try:
+        net.load_state_dict(tensors, strict=True)
+    except RuntimeError as exc:
+        raise CheckpointError(f"weights in {weights} do not fit config.json: {exc}") from exc
+    net.eval()
+    return config, net
+
+
+# ---------------------------------------------------------------------------- inputs
+
+
+def preprocess_images(observation: Observation, spec: PolicySpec) -> np.ndarray:
+    """(1, cameras, C, H, W) float32 in [0, 1]: RGB (+ depth scaled to [0, 1]) at spec size."""
+    height, width = spec.image_size
+    planes = []
+    for key in spec.image_keys:
+        if key not in observation.images:
+            raise ValueError(
+                f"observation has no image '{key}' (has {sorted(observation.images)})"
+            )
+        rgb = _resize(np.asarray(observation.images[key]), height, width)
+        channels = [rgb.astype(np.float32).transpose(2, 0, 1) / 255.0]
+        if spec.use_depth:
+            if key not in observation.depth:
+                raise ValueError(f"observation has no depth image '{key}'")
+            depth = _resize(np.asarray(observation.depth[key], dtype=np.float32), height, width)
+            depth = np.nan_to_num(depth, nan=0.0, posinf=0.0, neginf=0.0)
+            channels.append(np.clip(depth, 0.0, DEPTH_RANGE_M)[None] / DEPTH_RANGE_M)
+        planes.append(np.concatenate(channels, axis=0))
+    return np.stack(planes)[None].astype(np.float32)
+
+
+def _resize(image: np.ndarray, height: int, width: int) -> np.ndarray:
+    if image.shape[:2] == (height, width):
+        return image
+    import cv2  # lazy: only image-consuming policies need OpenCV
+
+    interpolation = cv2.INTER_AREA if image.shape[0] > height else cv2.INTER_LINEAR
+    if image.dtype == np.float32:
+        interpolation = cv2.INTER_NEAREST  # never blend valid depth with invalid pixels
+    return np.asarray(cv2.resize(image, (width, height), interpolation=interpolation))
+
+
+# ---------------------------------------------------------------------------- runtimes
+
+
+class VlaRuntime(Protocol):
+    """Runs the network on prepared float32 inputs (named as ONNX_INPUTS)."""
+
+    def run(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
+        """(1, H, A) raw actions."""
+        ...
+
+
+class TorchRuntime:
+    """Eager torch inference."""
+
+    def __init__(self, net: VlaNet, num_threads: int = 2) -> None:
+        import torch
+
+        torch.set_num_threads(num_threads)
+        self.net = net.eval()
+
+    def run(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
+        """(1, H, A) raw actions."""
+        import torch
+
+        with torch.inference_mode():
+            tensors = [torch.from_numpy(np.ascontiguousarray(inputs[k])) for k in ONNX_INPUTS]
+            return self.net(*tensors).numpy().astype(np.float64)
+
+
+class OnnxRuntime:
+    """ONNX Runtime inference of an exported model.onnx."""
+
+    def __init__(self, path: str | Path, num_threads: int = 2) -> None:
+        import onnxruntime as ort
+
+        if not Path(path).is_file():
+            raise CheckpointError(f"no ONNX model at {path}; run export_onnx on the checkpoint")
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = num_threads
+        options.inter_op_num_threads = 1
+        try:
+            self.session = ort.InferenceSession(
+                str(path), sess_options=options, providers=["CPUExecutionProvider"]
+            )
+        except Exception as exc:  # onnxruntime raises its own exception types
+            raise CheckpointError(f"ONNX model {path} cannot be loaded: {exc}") from exc
+        self._names = [i.name for i in self.session.get_inputs()]
+
+    def run(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
+        """(1, H, A) raw actions."""
+        feeds = {name: inputs[name] for name in self._names}
+        return np.asarray(self.session.run(None, feeds)[0], dtype=np.float64)
+
+
+def example_inputs(config: VlaConfig, seed: int = 0) -> dict[str, np.ndarray]:
+    """Random inputs of the right shapes (export, benchmarks, tests)."""
+    rng = np.random.default_rng(seed)
+    spec = config.spec
+    channels = 4 if spec.use_depth else 3
+    shape_img = (1, len(spec.image_keys), channels, *spec.image_size)
+    chunk_shape = (1, spec.chunk_length, spec.action_dim)
+    return {
+        "images": rng.random(shape_img, dtype=np.float32),
+        "state": rng.normal(size=(1, len(spec.joint_names))).astype(np.float32),
+        "lang": rng.normal(size=(1, config.lang_dim)).astype(np.float32),
+        "noise": rng.normal(size=chunk_shape).astype(np.float32),
+        "prefix": np.zeros(chunk_shape, dtype=np.float32),
+        "prefix_mask": np.zeros((1, spec.chunk_length, 1), dtype=np.float32),
+    }
+
+
+def export_onnx(directory: str | Path, out_path: str | Path | None = None) -> Path:
+    """Export a checkpoint to ONNX (default: <directory>/model.onnx); returns the path."""
+    import torch
+
+    config, net = load_checkpoint(directory)
+    path = Path(out_path) if out_path is not None else Path(directory) / ONNX_FILE
+    inputs = example_inputs(config)
+    args = tuple(torch.from_numpy(inputs[k]) for k in ONNX_INPUTS)
+    with torch.no_grad():
+        program = torch.onnx.export(
+            net, args, dynamo=True, input_names=list(ONNX_INPUTS), output_names=["actions"]
+        )
+    if program is None:
+        raise RuntimeError("torch.onnx.export returned no program")
+    program.save(str(path), external_data=False)
+    return path
+
+
+# ---------------------------------------------------------------------------- policy
+
+
+class VlaPolicy:
+    """The embedded VLA as a Policy (torch or ONNX Runtime), with real-time-chunking support.
+
+    Noise comes from a numpy generator seeded with `seed` (re-seeded by reset()), so the two
+    runtimes give the same chunk for the same observation.
+    """
+
+    def __init__(
+        self,
+        config: VlaConfig,
+        runtime: VlaRuntime,
+        text_encoder: TextEncoder | None = None,
+        seed: int = 0,
+    ) -> None:
+        self.config = config
+        self.runtime = runtime
+        self.text_encoder = text_encoder or TextEncoder()
+        self._seed = seed
+        self._rng = np.random.default_rng(seed)
+
+    @property
+    def spec(self) -> PolicySpec:
+        """What the policy consumes and produces."""
+        return self.config.spec
+
+    def reset(self) -> None:
+        """New episode: restart the noise sequence."""
+        self._rng = np.random.default_rng(self._seed)
+
+    def warm_up(self) -> None:
+        """Load the text encoder and run the network once, so the first real chunk is not a
+        multi-second cold-start outlier."""
+        self.text_encoder.encode("warm up")
+        self.runtime.run(example_inputs(self.config))
+
+    def prepare(self, observation: Observation, prefix: np.ndarray | None) -> dict[str, Any]:
+        """Network inputs for one observation (and an optional committed prefix)."""
+        spec = self.spec
+        if not observation.instruction.strip():
+            raise ValueError("the observation has no instruction")
+        chunk_shape = (1, spec.chunk_length, spec.action_dim)
+        inputs = {
+            "images": preprocess_images(observation, spec),
+            "state": observation.state_for(spec.joint_names)[None].astype(np.float32),
+            "lang": self.text_encoder.encode(observation.instruction)[None],
+            "noise": self._rng.standard_normal(chunk_shape).astype(np.float32),
+            "prefix": np.zeros(chunk_shape, dtype=np.float32),
+            "prefix_mask": np.zeros((1, spec.chunk_length, 1), dtype=np.float32),
+        }
+        if prefix is not None and len(prefix) > 0:
+            rows = np.asarray(prefix, dtype=np.float32)[: spec.chunk_length]
+            if rows.ndim != 2 or rows.shape[1] != spec.action_dim:
+                raise ValueError(f"prefix must be (P, {spec.action_dim}), got {rows.shape}")
+            inputs["prefix"][0, : len(rows)] = rows
+            inputs["prefix_mask"][0, : len(rows)] = 1.0
+        return inputs
+
+    def infer(self, observation: Observation) -> ActionChunk:
+        """One chunk for `observation`."""
+        return self.infer_with_prefix(observation, None)
+
+    def infer_with_prefix(
+        self, observation: Observation, prefix: np.ndarray | None
+    ) -> ActionChunk:
+        """One chunk whose first rows follow `prefix` (flow head; the token head ignores it)."""
+        actions = self.runtime.run(self.prepare(observation, prefix))[0]
+        if not np.all(np.isfinite(actions)):
+            raise ValueError("the model produced NaN or inf actions")
+        return ActionChunk(
+            actions=actions,
+            action_space=self.spec.action_space,
+            step_duration_s=self.spec.step_duration_s,
+            observation_stamp_s=observation.stamp_s,
+        )
+
+
+def parameter_count(net: VlaNet) -> int:
+    """Number of trainable parameters."""
+    return int(sum(math.prod(p.shape) for p in net.parameters()))

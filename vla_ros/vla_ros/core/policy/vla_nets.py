@@ -1,0 +1,260 @@
+"""Torch modules of the embedded VLA (imported only by vla_model.py, lazily: this loads torch).
+
+A small CNN per camera image (RGB, optionally + depth) with FiLM conditioning on a frozen
+sentence embedding of the instruction, an MLP on the normalised joint positions, and one of
+two heads producing a chunk of H actions:
+
+- "flow": pi0-style flow matching. Training regresses the velocity u = noise - actions at
+  x_t = t * noise + (1 - t) * actions; inference integrates from t = 1 (noise) to t = 0 with a
+  few Euler steps. A committed prefix can be imposed during integration (real-time chunking by
+  inpainting): the prefix rows of x are replaced by their exact noisy value at each step.
+- "tokens": each action element discretised into `token_bins` bins over [-clip, clip]
+  normalised units, classified with cross-entropy; inference takes the arg-max bin centre.
+
+All normalisation is inside the module, so ONNX export carries it too.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F  # noqa: N812
+
+
+class FiLM(nn.Module):
+    """Feature-wise linear modulation: x * (1 + gamma(c)) + beta(c)."""
+
+    def __init__(self, cond_dim: int, channels: int) -> None:
+        super().__init__()
+        self.proj = nn.Linear(cond_dim, 2 * channels)
+        nn.init.zeros_(self.proj.weight)
+        nn.init.zeros_(self.proj.bias)
+
+    def forward(self, x: Tensor, cond: Tensor) -> Tensor:
+        gamma, beta = self.proj(cond).chunk(2, dim=-1)
+        shape = (x.shape[0], -1) + (1,) * (x.dim() - 2)
+        return x * (1.0 + gamma.reshape(shape)) + beta.reshape(shape)
+
+
+class ConvBlock(nn.Module):
+    """Strided conv, group norm, FiLM on the language, SiLU."""
+
+    def __init__(self, c_in: int, c_out: int, cond_dim: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(c_in, c_out, kernel_size=3, stride=2, padding=1)
+        self.norm = nn.GroupNorm(min(8, c_out), c_out)
+        self.film = FiLM(cond_dim, c_out)
+
+    def forward(self, x: Tensor, cond: Tensor) -> Tensor:
+        return F.silu(self.film(self.norm(self.conv(x)), cond))
+
+
+class VisionEncoder(nn.Module):
+    """Language-conditioned CNN shared by all cameras; a learned embedding tells them apart."""
+
+    def __init__(
+        self, in_channels: int, channels: tuple[int, ...], cond_dim: int, n_cameras: int
+    ) -> None:
+        super().__init__()
+        dims = (in_channels, *channels)
+        self.blocks = nn.ModuleList(
+            ConvBlock(dims[i], dims[i + 1], cond_dim) for i in range(len(channels))
+        )
+        self.camera_embedding = nn.Parameter(torch.zeros(n_cameras, channels[-1]))
+        self.out_dim = n_cameras * channels[-1]
+
+    def forward(self, images: Tensor, cond: Tensor) -> Tensor:
+        batch, n_cams = images.shape[:2]
+        x = images.flatten(0, 1)
+        cond_rep = cond.repeat_interleave(n_cams, dim=0)
+        for block in self.blocks:
+            x = block(x, cond_rep)
+        pooled = x.mean(dim=(2, 3)).reshape(batch, n_cams, -1) + self.camera_embedding
+        return pooled.flatten(1)
+
+
+class ResidualMLP(nn.Module):
+    """MLP block with a FiLM on a conditioning vector and a residual connection."""
+
+    def __init__(self, dim: int, cond_dim: int) -> None:
+        super().__init__()
+        self.norm = nn.LayerNorm(dim)
+        self.fc1 = nn.Linear(dim, 2 * dim)
+        self.fc2 = nn.Linear(2 * dim, dim)
+        self.film = FiLM(cond_dim, dim)
+
+    def forward(self, x: Tensor, cond: Tensor) -> Tensor:
+        h = self.film(self.norm(x), cond)
+        return x + self.fc2(F.silu(self.fc1(h)))
+
+
+def time_embedding(t: Tensor, dim: int) -> Tensor:
+    """Sinusoidal embedding of flow time t in [0, 1], shape (B,) -> (B, dim)."""
+    half = dim // 2
+    freqs = torch.exp(-math.log(1000.0) * torch.arange(half, dtype=t.dtype) / half)
+    angles = 100.0 * t[:, None] * freqs[None, :]
+    return torch.cat([torch.sin(angles), torch.cos(angles)], dim=-1)
+
+
+class VlaNet(nn.Module):
+    """The embedded VLA: observation encoder + flow-matching or token action head."""
+
+    state_mean: Tensor
+    state_std: Tensor
+    action_mean: Tensor
+    action_std: Tensor
+
+    def __init__(
+        self,
+        *,
+        n_cameras: int,
+        use_depth: bool,
+        state_dim: int,
+        action_dim: int,
+        chunk_length: int,
+        lang_dim: int,
+        hidden_dim: int,
+        cnn_channels: tuple[int, ...],
+        head: str,
+        head_layers: int,
+        flow_steps: int,
+        token_bins: int,
+        token_clip: float,
+    ) -> None:
+        super().__init__()
+        if head not in ("flow", "tokens"):
+            raise ValueError(f"head must be 'flow' or 'tokens', got '{head}'")
+        self.head = head
+        self.chunk_length = chunk_length
+        self.action_dim = action_dim
+        self.flow_steps = flow_steps
+        self.token_bins = token_bins
+        self.token_clip = token_clip
+        self.lang = nn.Sequential(nn.Linear(lang_dim, hidden_dim), nn.SiLU())
+        self.vision = VisionEncoder(4 if use_depth else 3, cnn_channels, hidden_dim, n_cameras)
+        self.state = nn.Sequential(nn.Linear(state_dim, hidden_dim), nn.SiLU())
+        fused = self.vision.out_dim + 2 * hidden_dim
+        self.context = nn.Sequential(
+            nn.Linear(fused, hidden_dim), nn.SiLU(), nn.Linear(hidden_dim, hidden_dim)
+        )
+        flat = chunk_length * action_dim
+        if head == "flow":
+            self.time = nn.Sequential(nn.Linear(64, hidden_dim), nn.SiLU())
+            self.action_in = nn.Linear(flat, hidden_dim)
+            self.blocks = nn.ModuleList(
+                ResidualMLP(hidden_dim, hidden_dim) for _ in range(head_layers)
+            )
+            self.action_out = nn.Linear(hidden_dim, flat)
+        else:
+            self.token_mlp = nn.Sequential(
+                nn.Linear(hidden_dim, hidden_dim),
+                nn.SiLU(),
+                nn.Linear(hidden_dim, flat * token_bins),
+            )
+        # Normalisation statistics, stored with the weights; set from the training data.
+        self.register_buffer("state_mean", torch.zeros(state_dim))
+        self.register_buffer("state_std", torch.ones(state_dim))
+        self.register_buffer("action_mean", torch.zeros(action_dim))
+        self.register_buffer("action_std", torch.ones(action_dim))
+
+    # -------------------------------------------------------------- shared encoder
+
+    def encode(self, images: Tensor, state: Tensor, lang: Tensor) -> Tensor:
+        """(B, cams, C, H, W) in [0, 1], raw state (B, J), embedding (B, L) -> context (B, D)."""
+        cond = self.lang(lang)
+        state_n = (state - self.state_mean) / self.state_std
+        fused = torch.cat([self.vision(images - 0.5, cond), self.state(state_n), cond], dim=-1)
+        return self.context(fused)
+
+    def normalise_actions(self, actions: Tensor) -> Tensor:
+        """Raw (B, H, A) -> normalised units."""
+        return (actions - self.action_mean) / self.action_std
+
+    def denormalise_actions(self, actions_n: Tensor) -> Tensor:
+        """Normalised (B, H, A) -> raw units."""
+        return actions_n * self.action_std + self.action_mean
+
+    # -------------------------------------------------------------- flow head
+
+    def velocity(self, context: Tensor, x_t: Tensor, t: Tensor) -> Tensor:
+        """Flow velocity at noisy chunk x_t (B, H, A) and times t (B,)."""
+        cond = context + self.time(time_embedding(t, 64))
+        # Additive as well as FiLM: FiLM starts at identity, so without this term an untrained
+        # head would ignore the observation entirely.
+        h = self.action_in(x_t.flatten(1)) + cond
+        for block in self.blocks:
+            h = block(h, cond)
+        return self.action_out(h).reshape(x_t.shape)
+
+    def flow_loss(self, context: Tensor, actions: Tensor, noise: Tensor, t: Tensor) -> Tensor:
+        """Per-sample flow-matching loss (B,) for raw actions."""
+        target_n = self.normalise_actions(actions)
+        x_t = t[:, None, None] * noise + (1.0 - t[:, None, None]) * target_n
+        v = self.velocity(context, x_t, t)
+        return ((v - (noise - target_n)) ** 2).mean(dim=(1, 2))
+
+    def sample_flow(
+        self, context: Tensor, noise: Tensor, prefix: Tensor, prefix_mask: Tensor
+    ) -> Tensor:
+        """Euler integration from noise (t=1) to actions (t=0); rows where prefix_mask (B, H, 1)
+        is 1 follow `prefix` (raw units). Returns raw actions (B, H, A)."""
+        prefix_n = self.normalise_actions(prefix)
+        x = noise
+        dt = 1.0 / self.flow_steps
+        for k in range(self.flow_steps):
+            t_value = 1.0 - k * dt
+            x = (
+                prefix_mask * (t_value * noise + (1.0 - t_value) * prefix_n)
+                + (1.0 - prefix_mask) * x
+            )
+            t = torch.full((x.shape[0],), t_value, dtype=x.dtype)
+            x = x - dt * self.velocity(context, x, t)
+        x = prefix_mask * prefix_n + (1.0 - prefix_mask) * x
+        return self.denormalise_actions(x)
+
+    # -------------------------------------------------------------- token head
+
+    def bin_centres(self) -> Tensor:
+        """(bins,) centres of the action bins in normalised units."""
+        edges = torch.linspace(-self.token_clip, self.token_clip, self.token_bins + 1)
+        return 0.5 * (edges[:-1] + edges[1:])
+
+    def token_logits(self, context: Tensor) -> Tensor:
+        """(B, H, A, bins) logits."""
+        logits = self.token_mlp(context)
+        return logits.reshape(-1, self.chunk_length, self.action_dim, self.token_bins)
+
+    def token_loss(self, context: Tensor, actions: Tensor) -> Tensor:
+        """Per-sample cross-entropy (B,) against the bins of the raw actions."""
+        target_n = self.normalise_actions(actions).clamp(-self.token_clip, self.token_clip)
+        scaled = (target_n + self.token_clip) / (2 * self.token_clip) * self.token_bins
+        labels = scaled.floor().long().clamp(0, self.token_bins - 1)
+        logits = self.token_logits(context)
+        ce = F.cross_entropy(logits.flatten(0, 2), labels.flatten(), reduction="none")
+        return ce.reshape(actions.shape[0], -1).mean(dim=1)
+
+    def sample_tokens(self, context: Tensor) -> Tensor:
+        """Arg-max bin centres, raw units (B, H, A)."""
+        index = self.token_logits(context).argmax(dim=-1)
+        return self.denormalise_actions(self.bin_centres()[index])
+
+    # -------------------------------------------------------------- inference
+
+    def forward(
+        self,
+        images: Tensor,
+        state: Tensor,
+        lang: Tensor,
+        noise: Tensor,
+        prefix: Tensor,
+        prefix_mask: Tensor,
+    ) -> Tensor:
+        """One chunk of raw actions (B, H, A). The token head ignores noise and prefix."""
+        context = self.encode(images, state, lang)
+        if self.head == "flow":
+            return self.sample_flow(context, noise, prefix, prefix_mask)
+        # Keep every input in the graph so ONNX Runtime sees one signature for both heads.
+        unused = 0.0 * (noise.sum() + prefix.sum() + prefix_mask.sum())
+        return self.sample_tokens(context) + unused

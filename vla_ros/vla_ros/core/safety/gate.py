@@ -1,0 +1,95 @@
+"""Path gate: every interpolated state is checked for collisions and Cartesian zones."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from vla_ros.core.safety.config import Box, CollisionGateConfig
+from vla_ros.core.safety.limits import servo_collision_scale
+
+
+class KinematicModel(Protocol):
+    """The parts of vla_ros.core.robot_model.RobotModel the safety filter uses."""
+
+    joint_names: tuple[str, ...]
+    base_frame: str
+    tool_frame: str
+
+    def fk(self, q: np.ndarray, frame: str | None = None) -> np.ndarray: ...
+
+    def link_points(self, q: np.ndarray) -> np.ndarray: ...
+
+    def jacobian(self, q: np.ndarray, frame: str | None = None) -> np.ndarray: ...
+
+
+class StateChecker(Protocol):
+    """The collision-check call the gate makes (CollisionChecker.check)."""
+
+    def check(self, q: np.ndarray, *, with_distance: bool = True) -> object: ...
+
+
+@dataclass(frozen=True)
+class StateVerdict:
+    """One checked state."""
+
+    valid: bool  # collision-free with clearance and inside the Cartesian zones
+    scale: float  # MoveIt Servo proximity speed scale at this state [0..1]
+    obstacle_distance_m: float  # smallest scene or self clearance (inf when unchecked)
+    reason: str  # "" when valid, else why not
+    colliding_pairs: tuple[tuple[str, str], ...] = ()
+
+
+class PathGate:
+    """Checks single states; the filter walks a path through it and stops short of failures."""
+
+    def __init__(
+        self,
+        model: KinematicModel,
+        checker: StateChecker | None,
+        config: CollisionGateConfig,
+        workspace: Box | None,
+        keep_out_zones: Sequence[Box],
+        cartesian_frames: Sequence[str],
+    ) -> None:
+        self._model = model
+        self._checker = checker if config.enabled else None
+        self._config = config
+        self._workspace = workspace
+        self._keep_out = tuple(keep_out_zones)
+        self._frames = tuple(cartesian_frames) if (workspace or keep_out_zones) else ()
+
+    def frame_positions(self, q: np.ndarray) -> np.ndarray:
+        """(F, 3) positions of the monitored frames in the base frame."""
+        return np.array([self._model.fk(q, frame)[:3, 3] for frame in self._frames])
+
+    def check(self, q: np.ndarray) -> StateVerdict:
+        """Cartesian zones first (cheap), then collisions with distances."""
+        if self._frames:
+            points = self.frame_positions(q)
+            if self._workspace is not None and not bool(np.all(self._workspace.contains(points))):
+                return StateVerdict(False, 0.0, math.inf, "outside_workspace")
+            for zone in self._keep_out:
+                if bool(np.any(zone.contains(points))):
+                    return StateVerdict(False, 0.0, math.inf, f"inside_keep_out:{zone.name}")
+        if self._checker is None:
+            return StateVerdict(True, 1.0, math.inf, "")
+        report = self._checker.check(q, with_distance=True)
+        cfg = self._config
+        scene_d = float(getattr(report, "min_scene_distance_m", math.inf))
+        self_d = float(getattr(report, "min_self_distance_m", math.inf))
+        pairs = tuple(getattr(report, "colliding_pairs", ()))
+        if bool(getattr(report, "in_collision", False)):
+            return StateVerdict(False, 0.0, min(scene_d, self_d, 0.0), "collision", pairs)
+        distance = min(scene_d, self_d)
+        if scene_d <= cfg.stop_distance_m or self_d <= cfg.self_stop_distance_m:
+            return StateVerdict(False, 0.0, distance, "too_close_to_obstacle")
+        scale = min(
+            servo_collision_scale(scene_d, cfg.slowdown_distance_m, cfg.stop_distance_m),
+            servo_collision_scale(self_d, cfg.self_slowdown_distance_m, cfg.self_stop_distance_m),
+        )
+        return StateVerdict(True, scale, distance, "")

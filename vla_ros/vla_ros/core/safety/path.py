@@ -1,0 +1,180 @@
+"""Time-parameterisation along a joint-space polyline: the filtered motion never leaves the
+checked path, and its discrete velocity, acceleration and speed-up jerk stay within limits.
+
+The path parameter s is measured in "seconds at full speed": a segment with joint step dq
+has length max_j |dq_j| / v_max_j, so ds/dt = 1 moves the fastest joint at its velocity
+limit. One scalar follower then drives s with bounded ds/dt and d2s/dt2, slowing down for
+every later speed cap (corners, obstacles, the path end) with a braking law that is exact
+for the discrete control period.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from vla_ros.core.safety.limits import braking_velocity_limit
+
+# Share of each joint's acceleration budget spent on path acceleration; the rest absorbs the
+# change of direction when a sample straddles a corner of the polyline.
+PATH_ACCELERATION_SHARE = 0.8
+
+
+@dataclass(frozen=True)
+class PathProfile:
+    """A polyline with its speed caps, ready for the follower."""
+
+    waypoints: np.ndarray  # (M + 1, J) joint positions, consecutive points distinct
+    arc: np.ndarray  # (M + 1,) cumulative path parameter at each waypoint
+    segment_cap: np.ndarray  # (M,) max ds/dt inside each segment
+    point_cap: np.ndarray  # (M + 1,) max ds/dt when passing each waypoint (last one: 0)
+
+
+def make_profile(
+    waypoints: np.ndarray,
+    velocity_limits: np.ndarray,
+    acceleration_limits: np.ndarray,
+    period_s: float,
+    segment_cap: np.ndarray | None = None,
+    point_cap: np.ndarray | None = None,
+) -> PathProfile:
+    """Drop repeated waypoints, measure the path and add the corner speed caps."""
+    points = np.asarray(waypoints, dtype=float)
+    steps = np.diff(points, axis=0)
+    lengths = np.max(np.abs(steps) / velocity_limits, axis=1) if len(steps) else np.zeros(0)
+    keep = np.concatenate(([True], lengths > 1e-12))
+    seg_cap = np.full(len(steps), np.inf) if segment_cap is None else np.asarray(segment_cap)
+    pt_cap = np.full(len(points), np.inf) if point_cap is None else np.asarray(point_cap, float)
+    if not np.all(keep):
+        # a dropped zero-length segment merges into its neighbours: keep the tighter caps
+        kept_index = np.cumsum(keep) - 1
+        new_pt = np.full(int(keep.sum()), np.inf)
+        np.minimum.at(new_pt, kept_index, pt_cap)
+        new_seg = np.full(max(int(keep.sum()) - 1, 0), np.inf)
+        seg_owner = kept_index[1:] - 1
+        valid = lengths > 1e-12
+        np.minimum.at(new_seg, seg_owner[valid], seg_cap[valid])
+        points, lengths, seg_cap, pt_cap = points[keep], lengths[valid], new_seg, new_pt
+    arc = np.concatenate(([0.0], np.cumsum(lengths)))
+    pt_cap = pt_cap.copy()
+    if len(lengths):
+        directions = np.diff(points, axis=0) / lengths[:, None]  # joint rate per unit ds/dt
+        turn = np.abs(np.diff(directions, axis=0))  # (M - 1, J)
+        corner_budget = (1.0 - PATH_ACCELERATION_SHARE) * acceleration_limits * period_s
+        with np.errstate(divide="ignore"):
+            corner_cap = np.min(np.where(turn > 0, corner_budget / turn, np.inf), axis=1)
+        pt_cap[1:-1] = np.minimum(pt_cap[1:-1], corner_cap)
+        pt_cap[1:] = np.minimum(pt_cap[1:], seg_cap)
+        pt_cap[:-1] = np.minimum(pt_cap[:-1], seg_cap)
+    pt_cap[-1] = 0.0
+    return PathProfile(points, arc, np.asarray(seg_cap, float), pt_cap)
+
+
+def path_acceleration_limit(velocity_limits: np.ndarray, acceleration_limits: np.ndarray) -> float:
+    """Largest d2s/dt2 that keeps every joint within its acceleration limit on any segment."""
+    return float(PATH_ACCELERATION_SHARE * np.min(acceleration_limits / velocity_limits))
+
+
+def follow(
+    profile: PathProfile,
+    start_rate: float,
+    path_acceleration: float,
+    path_jerk: float,
+    period_s: float,
+    max_steps: int,
+) -> tuple[np.ndarray, bool, bool]:
+    """Drive s from 0 along the profile.
+
+    Returns s at each later sample; whether a speed cap was exceeded because meeting it would
+    have needed more than the acceleration limit (the follower then brakes at the limit); and
+    whether the path end was reached still moving (the stop there is harder than the limit:
+    the path end is never overrun, because beyond it lies an unchecked or failing state).
+
+    The speed never exceeds the braking law toward the next waypoint's cap (which, by a
+    backward pass, respects every later cap) nor the time horizon, so the motion comes to rest
+    at the path end or within max_steps, whichever is first.
+    """
+    arc = profile.arc
+    n_points = len(arc)
+    if n_points < 2:
+        return np.zeros(1), start_rate > 0.0, start_rate > 0.0
+    end = float(arc[-1])
+    a_dt = path_acceleration * period_s
+    # backward pass: the speed allowed at each waypoint, given everything after it
+    reach = profile.point_cap.astype(float).copy()
+    for i in range(n_points - 2, -1, -1):
+        brake = braking_velocity_limit(
+            arc[i + 1] - arc[i], path_acceleration, period_s, reach[i + 1]
+        )
+        reach[i] = min(reach[i], float(brake))
+    seg_cap = profile.segment_cap.tolist()
+    reach_list = reach.tolist()
+    arc_list = arc.tolist()
+    s, rate, accel = 0.0, max(start_rate, 0.0), 0.0
+    segment = 0
+    out: list[float] = []
+    exceeded = False
+    overrun = False
+    jerk_dt = path_jerk * period_s
+    for step in range(max_steps):
+        while segment < n_points - 2 and s >= arc_list[segment + 1]:
+            segment += 1
+        distance = arc_list[segment + 1] - s
+        final = reach_list[segment + 1]
+        desired = -a_dt + math.sqrt(
+            a_dt * a_dt + final * final + 2.0 * path_acceleration * max(distance, 0.0)
+        )
+        desired = min(desired, seg_cap[segment] if segment < len(seg_cap) else 0.0)
+        # come to rest by the horizon: one step of braking per remaining step
+        desired = min(desired, a_dt * (max_steps - step - 1))
+        low = max(rate - a_dt, 0.0)
+        high = rate + min(a_dt, max(accel * period_s, 0.0) + jerk_dt * period_s)
+        if desired < low - 1e-12:
+            exceeded = True
+            new_rate = low
+        else:
+            new_rate = min(max(desired, low), high)
+        accel = (new_rate - rate) / period_s
+        rate = new_rate
+        if s + rate * period_s >= end and rate > a_dt + 1e-12:
+            overrun = True
+        s = min(s + rate * period_s, end)
+        if s >= end:
+            rate = 0.0
+        out.append(s)
+        if rate <= 0.0 and (s >= end or desired <= 0.0):
+            break
+    return np.asarray(out), exceeded, overrun
+
+
+def positions_at(profile: PathProfile, s: np.ndarray) -> np.ndarray:
+    """Joint positions at path parameters s (linear interpolation along the polyline)."""
+    arc = profile.arc
+    if len(arc) == 1:
+        return np.repeat(profile.waypoints[:1], len(s), axis=0)
+    index = np.clip(np.searchsorted(arc, s, side="right") - 1, 0, len(arc) - 2)
+    span = arc[index + 1] - arc[index]
+    frac = np.clip((s - arc[index]) / span, 0.0, 1.0)
+    a, b = profile.waypoints[index], profile.waypoints[index + 1]
+    return a + (b - a) * frac[:, None]
+
+
+def subdivide(waypoints: np.ndarray, resolution: float) -> tuple[np.ndarray, np.ndarray]:
+    """Insert states so that no joint moves more than `resolution` between neighbours.
+
+    Returns the dense states and, for each, the index of the original segment it ends
+    (0 for the first state).
+    """
+    points = np.asarray(waypoints, dtype=float)
+    if len(points) < 2:
+        return points.copy(), np.zeros(len(points), dtype=int)
+    steps = np.diff(points, axis=0)
+    counts = np.maximum(np.ceil(np.max(np.abs(steps), axis=1) / resolution - 1e-9), 1).astype(int)
+    total = int(counts.sum())
+    owner = np.repeat(np.arange(len(steps)), counts)
+    first = np.concatenate(([0], np.cumsum(counts)[:-1]))
+    frac = (np.arange(total) - first[owner] + 1) / counts[owner]
+    dense = points[owner] + steps[owner] * frac[:, None]
+    return np.vstack([points[:1], dense]), np.concatenate(([0], owner + 1))

@@ -1,0 +1,1 @@
+"""MuJoCo simulated robot cell (ROS-free): scene, tasks, person, trajectory executor, expert."""

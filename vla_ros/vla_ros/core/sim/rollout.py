@@ -1,0 +1,186 @@
+"""Run a policy in the simulated cell without ROS: the loop of the bench, tests and recording."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from vla_ros.core.sim.env import EpisodeInfo, SimConfig, SimEnv
+from vla_ros.core.sim.tasks import SimStateView, TaskSpec
+
+
+class SimPolicy(Protocol):
+    """What the rollout needs of a policy (the scripted expert fits)."""
+
+    def reset(self, task: TaskSpec) -> None:
+        """Start on a new task."""
+
+    def act(self, joint_positions: np.ndarray, state: SimStateView) -> tuple[np.ndarray, float]:
+        """(arm joint targets, gripper finger_joint target [m])."""
+
+
+@dataclass(frozen=True)
+class StepRecord:
+    """One policy step as seen by a recorder."""
+
+    time_s: float  # [s] simulation time (the /clock of the step)
+    rgb: np.ndarray | None
+    depth_m: np.ndarray | None
+    joint_names: tuple[str, ...]
+    joint_positions: np.ndarray
+    joint_velocities: np.ndarray
+    arm_action: np.ndarray
+    gripper_action_m: float
+
+
+@dataclass(frozen=True)
+class EpisodeResult:
+    """Outcome of one rollout."""
+
+    info: EpisodeInfo
+    success: bool
+    duration_s: float  # [s] simulated
+    steps: int
+
+
+def run_episode(
+    env: SimEnv,
+    policy: SimPolicy,
+    *,
+    seed: int,
+    task: str | TaskSpec = "",
+    with_person: bool = False,
+    act_period_s: float = 0.1,
+    render: bool = False,
+    on_step: Callable[[StepRecord], None] | None = None,
+) -> EpisodeResult:
+    """Reset, then act every `act_period_s` until success or the time limit.
+
+    Actions are sent as one-point trajectories reaching the target after `act_period_s`, as
+    a VLA client would send them to joint_trajectory_controller.
+    """
+    info = env.reset(seed, task, with_person=with_person)
+    policy.reset(info.task)
+    periods = max(1, round(act_period_s / env.config.control_period_s))
+    steps, success = 0, False
+    while True:
+        state = env.state_view()
+        joints = env.joint_state()
+        arm, gripper = policy.act(joints.positions, state)
+        rgb = depth = None
+        if render:
+            rgb, depth = env.render()
+        if on_step is not None:
+            on_step(
+                StepRecord(
+                    env.time_s,
+                    rgb,
+                    depth,
+                    joints.names,
+                    joints.positions,
+                    joints.velocities,
+                    np.asarray(arm),
+                    float(gripper),
+                )
+            )
+        env.command_arm_trajectory(np.array([act_period_s]), np.asarray(arm)[None, :])
+        env.command_gripper(float(gripper))
+        for _ in range(periods):
+            env.step()
+        steps += 1
+        success, done = env.task_status()
+        if done:
+            break
+    return EpisodeResult(info, success, env.episode_time_s, steps)
+
+
+def record_episode(
+    env: SimEnv,
+    policy: SimPolicy,
+    path: str | Path,
+    *,
+    seed: int,
+    task: str | TaskSpec = "",
+    with_person: bool = False,
+    act_period_s: float = 0.1,
+    with_depth: bool = True,
+) -> EpisodeResult:
+    """Run one episode and record it as MCAP: frames, joint states, commands, instruction."""
+    from vla_ros.core.recording import EpisodeWriter
+    from vla_ros.core.sim.scene import ARM_JOINTS, GRIPPER_JOINT
+
+    frame = "camera_optical_frame"
+    instruction = env.reset(seed, task, with_person=with_person).task.instruction
+    with EpisodeWriter(path, instruction=instruction) as writer:
+
+        def on_step(step: StepRecord) -> None:
+            assert step.rgb is not None
+            writer.write_rgb(step.time_s, step.rgb, frame)
+            if with_depth and step.depth_m is not None:
+                writer.write_depth(step.time_s, step.depth_m, frame)
+            writer.write_joint_state(
+                step.time_s, step.joint_names, step.joint_positions, step.joint_velocities
+            )
+            # the commands leave right after the frame they answer
+            sent = step.time_s + 1e-3
+            writer.write_arm_command(sent, ARM_JOINTS, step.arm_action, act_period_s)
+            writer.write_gripper_command(sent, GRIPPER_JOINT, step.gripper_action_m, act_period_s)
+
+        result = run_episode(
+            env,
+            policy,
+            seed=seed,
+            task=task,
+            with_person=with_person,
+            act_period_s=act_period_s,
+            render=True,
+            on_step=on_step,
+        )
+        writer.set_metadata(
+            seed=str(seed),
+            task_family=result.info.task.family,
+            success=str(result.success),
+            duration_s=f"{result.duration_s:.3f}",
+        )
+    return result
+
+
+def record_expert_dataset(
+    out_dir: str | Path,
+    *,
+    episodes_per_family: int,
+    families: tuple[str, ...] = ("pick", "place", "push", "stack"),
+    first_seed: int = 0,
+    config: SimConfig | None = None,
+    keep_failures: bool = False,
+) -> list[tuple[Path, EpisodeResult]]:
+    """Record scripted-expert demonstrations, one MCAP per episode (<family>_<seed>.mcap).
+
+    Failed episodes are deleted unless `keep_failures`; the list has every attempt.
+    """
+    from vla_ros.core.robot_model import RobotModel
+    from vla_ros.core.sim.env import default_urdf_path
+    from vla_ros.core.sim.expert import ScriptedExpert
+
+    if episodes_per_family < 1:
+        raise ValueError("episodes_per_family must be >= 1")
+    out = Path(out_dir)
+    env = SimEnv(config)
+    urdf = Path(env.config.urdf_path) if env.config.urdf_path else default_urdf_path()
+    expert = ScriptedExpert(RobotModel.from_urdf(urdf))
+    results = []
+    try:
+        for family in families:
+            for seed in range(first_seed, first_seed + episodes_per_family):
+                path = out / f"{family}_{seed:05d}.mcap"
+                result = record_episode(env, expert, path, seed=seed, task=family)
+                if not result.success and not keep_failures:
+                    path.unlink()
+                results.append((path, result))
+    finally:
+        env.close()
+    return results

@@ -1,0 +1,1 @@
+"""Training of the embedded VLA from time-aligned episode arrays (torch is imported lazily)."""

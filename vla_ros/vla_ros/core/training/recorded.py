@@ -1,0 +1,99 @@
+"""Training episodes from recorded MCAP episodes (core.recording.read_episode's arrays)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from vla_ros.core.policy.interface import ActionSpace, PolicySpec
+from vla_ros.core.recording import EpisodeArrays, read_episode
+from vla_ros.core.training.dataset import Episode
+
+
+def _arm_and_gripper(arrays: EpisodeArrays) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(commanded arm joints, gripper joints) of a recording's actions."""
+    names = tuple(arrays.action_names)
+    gripper = tuple(n for n in names if "finger" in n or "gripper" in n)
+    return tuple(n for n in names if n not in gripper), gripper
+
+
+def spec_for_recording(
+    arrays: EpisodeArrays,
+    *,
+    image_size: tuple[int, int] = (96, 96),
+    chunk_length: int = 16,
+    use_depth: bool = False,
+    camera_key: str = "front",
+) -> PolicySpec:
+    """A joint-position PolicySpec fitting a recording: its arm joints (+ gripper), frame rate."""
+    arm, gripper = _arm_and_gripper(arrays)
+    if not arm:
+        raise ValueError("the recording has no arm commands to learn from")
+    if len(arrays.times_s) < 2:
+        raise ValueError("the recording needs at least two frames")
+    step_s = float(np.median(np.diff(arrays.times_s)))
+    return PolicySpec(
+        action_space=ActionSpace.JOINT_POSITION,
+        joint_names=arm,
+        chunk_length=chunk_length,
+        step_duration_s=round(step_s, 4),
+        image_keys=(camera_key,),
+        image_size=image_size,
+        use_depth=use_depth,
+        has_gripper=bool(gripper),
+    )
+
+
+def episode_from_recording(arrays: EpisodeArrays, spec: PolicySpec) -> Episode:
+    """Training Episode: state = the spec's joints, actions = arm targets (+ gripper target)."""
+    arm, gripper = _arm_and_gripper(arrays)
+    missing = [n for n in spec.joint_names if n not in arrays.joint_names or n not in arm]
+    if missing:
+        raise ValueError(f"recording lacks joints {missing}")
+    state_columns = [arrays.joint_names.index(n) for n in spec.joint_names]
+    action_columns = [arrays.action_names.index(n) for n in spec.joint_names]
+    if spec.has_gripper:
+        if not gripper:
+            raise ValueError("the spec has a gripper but the recording has no gripper commands")
+        action_columns.append(arrays.action_names.index(gripper[0]))
+    camera = spec.image_keys[0]
+    depth = {}
+    if spec.use_depth:
+        if arrays.depth_m is None:
+            raise ValueError("the spec uses depth but the recording has none")
+        depth = {camera: arrays.depth_m}
+    return Episode(
+        images={camera: arrays.rgb},
+        depth=depth,
+        joint_positions=np.asarray(arrays.joint_positions)[:, state_columns],
+        actions=np.asarray(arrays.actions)[:, action_columns],
+        instruction=arrays.instruction,
+    )
+
+
+def recording_paths(inputs: Iterable[str | Path]) -> list[Path]:
+    """MCAP files named directly or found (recursively) in named directories, sorted."""
+    paths: list[Path] = []
+    for item in inputs:
+        path = Path(item)
+        paths.extend(sorted(path.rglob("*.mcap")) if path.is_dir() else [path])
+    if not paths:
+        raise ValueError("no .mcap episodes found")
+    return paths
+
+
+def load_recordings(
+    paths: Sequence[str | Path], spec: PolicySpec | None = None, **spec_options: object
+) -> tuple[PolicySpec, list[Episode]]:
+    """Read episodes; the spec comes from the first one unless given."""
+    episodes: list[Episode] = []
+    for path in paths:
+        arrays = read_episode(path)
+        if spec is None:
+            spec = spec_for_recording(arrays, **spec_options)  # type: ignore[arg-type]
+        episodes.append(episode_from_recording(arrays, spec))
+    if spec is None:
+        raise ValueError("no episodes")
+    return spec, episodes

@@ -1,0 +1,132 @@
+"""Supervised training of the embedded VLA on chunk targets (flow matching or token head)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from vla_ros.core.policy.language import TextEncoder
+from vla_ros.core.policy.vla_model import (
+    VlaConfig,
+    build_net,
+    load_checkpoint,
+    preprocess_images,
+    save_checkpoint,
+)
+from vla_ros.core.training.dataset import ChunkDataset, Episode
+from vla_ros.core.training.paraphrase import augment, paraphrases
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation settings."""
+
+    steps: int = 2000  # optimiser steps
+    batch_size: int = 32  # samples per step
+    learning_rate: float = 3e-4  # AdamW learning rate (cosine decay to 10 %)
+    weight_decay: float = 1e-4  # AdamW weight decay
+    grad_clip_norm: float = 1.0  # gradient norm clip
+    paraphrase_probability: float = 0.5  # chance of replacing an instruction by a paraphrase
+    seed: int = 0  # seeds torch, numpy sampling and paraphrases: same seed, same run
+    num_threads: int = 2  # torch CPU threads
+    progress: bool = True  # show a tqdm progress bar
+
+    def __post_init__(self) -> None:
+        if self.steps < 1 or self.batch_size < 1:
+            raise ValueError("steps and batch_size must be >= 1")
+        if not (self.learning_rate > 0.0 and math.isfinite(self.learning_rate)):
+            raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")
+        if not 0.0 <= self.paraphrase_probability <= 1.0:
+            raise ValueError("paraphrase_probability must be in [0, 1]")
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """What a training run produced."""
+
+    losses: list[float] = field(default_factory=list)  # loss per step
+    checkpoint_dir: Path | None = None  # where the checkpoint was written
+
+
+def train(
+    episodes: Sequence[Episode],
+    model_config: VlaConfig,
+    train_config: TrainConfig,
+    out_dir: str | Path | None = None,
+    text_encoder: TextEncoder | None = None,
+    init_checkpoint: str | Path | None = None,
+) -> TrainResult:
+    """Train on `episodes`; writes a checkpoint to `out_dir` when given."""
+    import torch
+    from tqdm import tqdm
+
+    torch.manual_seed(train_config.seed)
+    torch.set_num_threads(train_config.num_threads)
+    rng = np.random.default_rng(train_config.seed)
+    dataset = ChunkDataset(episodes, model_config.spec)
+    encoder = text_encoder or TextEncoder()
+    wordings = sorted({p for text in dataset.instructions() for p in [text, *paraphrases(text)]})
+    embeddings = dict(zip(wordings, encoder.encode_many(wordings), strict=True))
+
+    if init_checkpoint is not None:
+        _, net = load_checkpoint(init_checkpoint)
+    else:
+        net = build_net(model_config)
+        stats = dataset.statistics()
+        for name, value in stats.items():
+            getattr(net, name).copy_(torch.as_tensor(value, dtype=torch.float32))
+    net.train()
+    optimiser = torch.optim.AdamW(
+        net.parameters(), lr=train_config.learning_rate, weight_decay=train_config.weight_decay
+    )
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimiser,
+        lambda step: 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * step / train_config.steps)),
+    )
+    losses: list[float] = []
+    bar = tqdm(range(train_config.steps), desc="train", disable=not train_config.progress)
+    for _ in bar:
+        index = rng.integers(len(dataset), size=train_config.batch_size)
+        images, states, langs, targets = [], [], [], []
+        for i in index:
+            observation = dataset.observation(int(i))
+            images.append(preprocess_images(observation, model_config.spec)[0])
+            states.append(observation.joint_positions)
+            text = augment(observation.instruction, rng, train_config.paraphrase_probability)
+            langs.append(embeddings[text] if text in embeddings else encoder.encode(text))
+            targets.append(dataset.target(int(i))[0])
+        batch_images = torch.from_numpy(np.stack(images))
+        batch_states = torch.from_numpy(np.stack(states).astype(np.float32))
+        batch_langs = torch.from_numpy(np.stack(langs).astype(np.float32))
+        batch_targets = torch.from_numpy(np.stack(targets).astype(np.float32))
+        context = net.encode(batch_images, batch_states, batch_langs)
+        if model_config.head == "flow":
+            noise = torch.randn_like(batch_targets)
+            t = torch.rand(len(index))
+            loss = net.flow_loss(context, batch_targets, noise, t).mean()
+        else:
+            loss = net.token_loss(context, batch_targets).mean()
+        optimiser.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(net.parameters(), train_config.grad_clip_norm)
+        optimiser.step()
+        schedule.step()
+        losses.append(float(loss.item()))
+        bar.set_postfix(loss=f"{losses[-1]:.4f}")
+    net.eval()
+    checkpoint = None
+    if out_dir is not None:
+        metadata = {
+            **model_config.metadata,
+            "train_steps": train_config.steps,
+            "train_seed": train_config.seed,
+            "final_loss": losses[-1],
+            "instructions": dataset.instructions(),
+        }
+        config = VlaConfig(**{**model_config.__dict__, "metadata": metadata})
+        checkpoint = save_checkpoint(net, config, out_dir)
+    return TrainResult(losses=losses, checkpoint_dir=checkpoint)

@@ -1,0 +1,67 @@
+"""`vla-ros train`: train the embedded VLA on recorded MCAP episodes; export ONNX."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of `vla-ros train`."""
+    parser.add_argument("episodes", nargs="+", help="episode .mcap files or directories of them")
+    parser.add_argument("--out", required=True, help="checkpoint directory to write")
+    parser.add_argument("--head", choices=("flow", "tokens"), default="flow")
+    parser.add_argument("--steps", type=int, default=2000)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--learning-rate", type=float, default=3e-4)
+    parser.add_argument("--chunk-length", type=int, default=16, help="actions per chunk (H)")
+    parser.add_argument("--image-size", type=int, default=96, help="square input size [px]")
+    parser.add_argument("--use-depth", action="store_true", help="add the depth channel")
+    parser.add_argument("--flow-steps", type=int, default=10, help="Euler steps at inference")
+    parser.add_argument("--paraphrase-probability", type=float, default=0.5)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    parser.add_argument("--no-onnx", action="store_true", help="skip the ONNX export")
+    parser.add_argument("--init", default=None, help="checkpoint to continue from")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Load the episodes, train, save (and export) the checkpoint."""
+    from vla_ros.core.policy.vla_model import VlaConfig, export_onnx
+    from vla_ros.core.training.recorded import load_recordings, recording_paths
+    from vla_ros.core.training.trainer import TrainConfig, train
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    paths = recording_paths(args.episodes)
+    spec, episodes = load_recordings(
+        paths,
+        image_size=(args.image_size, args.image_size),
+        chunk_length=args.chunk_length,
+        use_depth=args.use_depth,
+    )
+    logging.info(
+        "%d episodes, %d frames; spec %s",
+        len(episodes),
+        sum(e.length for e in episodes),
+        json.dumps(spec.to_dict()),
+    )
+    model_config = VlaConfig(
+        spec=spec,
+        head=args.head,
+        flow_steps=args.flow_steps,
+        metadata={"episodes": [str(p) for p in paths]},
+    )
+    settings = TrainConfig(
+        steps=args.steps,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        paraphrase_probability=args.paraphrase_probability,
+        seed=args.seed,
+        num_threads=args.threads,
+    )
+    result = train(episodes, model_config, settings, out_dir=args.out, init_checkpoint=args.init)
+    logging.info("final loss %.4f; checkpoint %s", result.losses[-1], result.checkpoint_dir)
+    if not args.no_onnx:
+        logging.info("ONNX export: %s", export_onnx(args.out))
+    return 0
