@@ -10,6 +10,7 @@ HERE = Path(__file__).resolve().parent
 # Console entry points: `ros2 run vla_ros <name>` on a distro, `<name>` in the venv.
 NODES = {
     "sim_node": "vla_ros.nodes.sim_node:main",
+    "human_detector_node": "vla_ros.nodes.human_detector_node:main",
 }
 TOOLS = {
     "vla-ros": "vla_ros.cli:main",

@@ -1,15 +1,18 @@
 """Tier 3: sim_node and human_detector_node in their own processes, over real DDS.
 
 The detector runs from config/perception.yaml against the simulated cell. After learning
-the empty cell, the arm moves through pixels that were background: the self-filter at the
-streamed joint states must explain it (no detection), while heartbeat and /humans flow.
+the empty cell: (1) the arm moves through pixels that were background, and the self-filter
+at the streamed joint states must explain it (no detection); (2) the simulated person walks
+past the robot and must be reported on every frame they stand visible inside the volume.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import subprocess
 import sys
+from contextlib import contextmanager
 
 import numpy as np
 import pytest
@@ -35,16 +38,45 @@ def _stop(proc: subprocess.Popen) -> str:
     return out
 
 
-def test_detector_process_on_the_sim_cell_sees_no_ghosts_while_the_arm_moves(executor):
-    from rclpy.node import Node
+@contextmanager
+def sim_and_detector(executor, node, *sim_args: str):
+    """Start the detector (from config/perception.yaml), then, once it listens, the sim."""
     from ros_helpers import spin_until
-    from trajectory_msgs.msg import JointTrajectory
+
+    from vla_ros.core.resources import resource_path
+
+    env = dict(os.environ)
+    env.setdefault("MUJOCO_GL", "egl")
+    common = {"env": env, "stdout": subprocess.PIPE, "stderr": subprocess.STDOUT, "text": True}
+    params = str(resource_path("config", "perception.yaml"))
+    detector = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "vla_ros.nodes.human_detector_node", "--ros-args"),
+            *("--params-file", params, "-p", "use_sim_time:=true"),
+        ],
+        **common,
+    )
+    sim = None
+    try:
+        # the sim's clock starts with it: a detector still loading would miss the empty cell
+        listening = spin_until(
+            executor, lambda: node.count_subscribers("/camera/color/image_raw") > 0, 60.0
+        )
+        assert listening, detector.poll()
+        sim = subprocess.Popen(
+            [sys.executable, "-m", "vla_ros.nodes.sim_node", "--ros-args", *sim_args], **common
+        )
+        yield sim, detector
+    finally:
+        outputs = [_stop(detector)] + ([_stop(sim)] if sim is not None else [])
+    for out in outputs:
+        assert not _real_tracebacks(out), out
+
+
+def _listener(executor):
+    from rclpy.node import Node
     from vla_ros_msgs.msg import Heartbeat, HumanDetectionArray
 
-    from vla_ros import conversions as conv
-    from vla_ros.core.resources import resource_path
-    from vla_ros.core.sim.env import HOME_Q
-    from vla_ros.core.sim.scene import ARM_JOINTS
     from vla_ros.nodes.common import COMMAND_QOS
 
     node = Node("perception_graph_client", context=executor.context)
@@ -53,40 +85,34 @@ def test_detector_process_on_the_sim_cell_sees_no_ghosts_while_the_arm_moves(exe
     beats: list[Heartbeat] = []
     node.create_subscription(HumanDetectionArray, "/humans", humans.append, COMMAND_QOS)
     node.create_subscription(Heartbeat, "/perception/heartbeat", beats.append, COMMAND_QOS)
-    arm = node.create_publisher(JointTrajectory, "/arm_controller/joint_trajectory", COMMAND_QOS)
+    return node, humans, beats
 
-    env = dict(os.environ)
-    env.setdefault("MUJOCO_GL", "egl")
-    sim = subprocess.Popen(
-        [sys.executable, "-m", "vla_ros.nodes.sim_node", "--ros-args", "-p", "seed:=7"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+
+def _wait_until_learned(executor, humans, beats, procs) -> None:
+    from ros_helpers import spin_until
+    from vla_ros_msgs.msg import Heartbeat
+
+    ok = spin_until(
+        executor, lambda: humans and beats and beats[-1].status == Heartbeat.STATUS_OK, 90.0
     )
-    detector = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "vla_ros.nodes.human_detector_node",
-            "--ros-args",
-            "--params-file",
-            str(resource_path("config", "perception.yaml")),
-            "-p",
-            "use_sim_time:=true",
-        ],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    out_sim = out_detector = ""
-    try:
-        ok = spin_until(
-            executor, lambda: humans and beats and beats[-1].status == Heartbeat.STATUS_OK, 90.0
-        )
-        assert ok, (sim.poll(), detector.poll(), len(humans), [b.message for b in beats[-3:]])
-        assert humans[-1].header.frame_id == "base_link"
+    assert ok, ([p.poll() for p in procs], len(humans), [b.message for b in beats[-3:]])
+    assert humans[-1].header.frame_id == "base_link"
+
+
+def test_detector_process_on_the_sim_cell_sees_no_ghosts_while_the_arm_moves(executor):
+    from ros_helpers import spin_until
+    from trajectory_msgs.msg import JointTrajectory
+    from vla_ros_msgs.msg import Heartbeat
+
+    from vla_ros import conversions as conv
+    from vla_ros.core.sim.env import HOME_Q
+    from vla_ros.core.sim.scene import ARM_JOINTS
+    from vla_ros.nodes.common import COMMAND_QOS
+
+    node, humans, beats = _listener(executor)
+    arm = node.create_publisher(JointTrajectory, "/arm_controller/joint_trajectory", COMMAND_QOS)
+    with sim_and_detector(executor, node, "-p", "seed:=7") as procs:
+        _wait_until_learned(executor, humans, beats, procs)
         learned = len(humans)
         # sweep the arm well away from where it was while the background was learned
         goal = HOME_Q + np.array([0.9, 0.3, -0.5, 0.6, 0.4, -0.8])
@@ -97,8 +123,45 @@ def test_detector_process_on_the_sim_cell_sees_no_ghosts_while_the_arm_moves(exe
             (d.source, round(d.distance_to_robot_m, 3), d.position) for d in ghosts[0].detections
         ]
         assert beats[-1].status == Heartbeat.STATUS_OK
-    finally:
-        out_detector = _stop(detector)
-        out_sim = _stop(sim)
-    for out in (out_detector, out_sim):
-        assert not _real_tracebacks(out), out
+
+
+def test_detector_process_reports_the_simulated_person_walking_in(executor):
+    from geometry_msgs.msg import PoseStamped
+    from ros_helpers import spin_until
+
+    from vla_ros import conversions as conv
+
+    node, humans, _ = _listener(executor)
+    truth: dict[float, np.ndarray] = {}  # person feet by sim stamp (same stamp as the images)
+
+    def on_pose(msg: PoseStamped) -> None:
+        position, _, stamp, _ = conv.pose_stamped_from_msg(msg)
+        truth[round(stamp, 6)] = position
+
+    node.create_subscription(PoseStamped, "/sim/person/pose", on_pose, 50)
+    # seed 16: the person appears at 3.8 s, walks along y at x ~ -0.93 behind the arm
+    with sim_and_detector(executor, node, "-p", "seed:=16", "-p", "with_person:=true") as procs:
+        assert spin_until(executor, lambda: len(truth) > 0, 60.0), [p.poll() for p in procs]
+        # until the person has walked past and out of the volume (y < -1.3)
+        assert spin_until(executor, lambda: min(p[1] for p in truth.values()) < -1.3, 60.0)
+    inside = seen = 0
+    worst = 0.0
+    first_truth = min(truth)
+    for msg in humans:
+        stamp = round(conv.stamp_to_seconds(msg.header.stamp), 6)
+        if stamp < first_truth:
+            assert not msg.detections, ("detection before the person appeared", stamp)
+        feet = truth.get(stamp)
+        if feet is None:
+            continue
+        # inside the volume with the whole body (1.5 m - 0.3 m) and not hidden behind the arm
+        if math.hypot(feet[0], feet[1]) < 1.2 and abs(feet[1]) > 0.3:
+            inside += 1
+            if msg.detections:
+                seen += 1
+                p = msg.detections[0].position
+                worst = max(worst, math.hypot(p.x - feet[0], p.y - feet[1]))
+    print(f"\nsim walk-in over DDS: {seen}/{inside} frames detected, nearest within {worst:.2f} m")
+    assert inside >= 5
+    assert seen == inside
+    assert worst < 0.4

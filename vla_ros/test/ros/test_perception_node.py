@@ -151,10 +151,10 @@ def test_node_publishes_humans_every_frame_and_heartbeat_only_while_fed(executor
 
     # inputs stop: the heartbeat must stop within input_timeout_s, not merely slow down
     stopped = time.monotonic()
-    spin_until(executor, lambda: False, 1.5)
+    spin_until(executor, lambda: False, 2.5)
     last_beat = h.heartbeats[-1][0]
-    assert last_beat < stopped + 0.5 + 0.3
-    assert time.monotonic() - last_beat > 0.6
+    assert last_beat < stopped + 0.5 + 0.5  # timeout + slack for a loaded machine
+    assert time.monotonic() - last_beat > 1.0  # silence, not a slower beat (period 0.1 s)
 
     # fed again: heartbeat comes back
     h.frame(with_person)

@@ -129,11 +129,19 @@ class AsyncChunkScheduler:
     on whatever clock stamps the observations (the control loop must tick on the same clock).
     """
 
-    def __init__(self, config: ChunkSchedulerConfig, action_dim: int) -> None:
+    def __init__(
+        self, config: ChunkSchedulerConfig, action_dim: int, unlimited: tuple[int, ...] = ()
+    ) -> None:
         if action_dim < 1:
             raise ValueError(f"action_dim must be >= 1, got {action_dim}")
+        if any(not 0 <= i < action_dim for i in unlimited):
+            raise ValueError(f"unlimited indices {unlimited} out of range for {action_dim}")
         self.config = config
         self.action_dim = action_dim
+        # Elements exempt from the jump limit: a gripper command is a set point for the
+        # gripper's own controller, and ramping it would loosen grasps.
+        self._unlimited = np.zeros(action_dim, dtype=bool)
+        self._unlimited[list(unlimited)] = True
         self._times = np.empty(0)
         self._values = np.empty((0, action_dim))
         self._weights = np.empty(0)  # ensembling: sum of weights behind each queued value
@@ -301,7 +309,7 @@ class AsyncChunkScheduler:
             elapsed = self.config.control_period_s
         else:
             elapsed = min(max(now_s - self._last_tick_s, 0.0), self.config.max_tick_gap_s)
-        limit = self._rate_per_s * elapsed
+        limit = np.where(self._unlimited, np.inf, self._rate_per_s * elapsed)
         if self._last_output is None:
             output = target.copy()
         else:
@@ -406,6 +414,11 @@ class RunnerStatus:
     failing: bool  # the latest inference attempt failed
 
 
+def gripper_index(spec: PolicySpec) -> tuple[int, ...]:
+    """Index of the gripper element (exempt from the jump limit), if the spec has one."""
+    return (spec.action_dim - 1,) if spec.has_gripper else ()
+
+
 def prepare_chunk(chunk: ActionChunk, observation: Observation, spec: PolicySpec) -> ActionChunk:
     """Chunk in the scheduler's space: JOINT_DELTA becomes absolute, other spaces pass through."""
     if chunk.actions.shape[1] != spec.action_dim:
@@ -436,7 +449,9 @@ class ChunkRunner:
         self.policy = policy
         self.spec = policy.spec
         self.config = config
-        self.scheduler = AsyncChunkScheduler(config, self.spec.action_dim)
+        self.scheduler = AsyncChunkScheduler(
+            config, self.spec.action_dim, gripper_index(self.spec)
+        )
         self._observation_fn = observation_fn
         self._clock_s = clock_s
         self._retry_interval_s = retry_interval_s

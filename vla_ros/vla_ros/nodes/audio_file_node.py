@@ -7,8 +7,8 @@ microphone), including the silence between and after files.
 Parameters (read-only): paths (string array, WAV files played in order), sample_rate_hz [Hz]
 (output rate; files are resampled to it), chunk_ms [ms], loop (bool, replay forever),
 start_delay_s [s] (silence-free wait before the first chunk, so subscribers can connect),
-gap_s [s] (silence published between files and after the last one, so a VAD can close the
-final utterance).
+gap_s [s] (silence published before, between and after the files, so a VAD sees a start and
+can close the final utterance).
 """
 
 from __future__ import annotations
@@ -51,20 +51,22 @@ class AudioFileNode(Node):
             descriptor = ParameterDescriptor(description=description, read_only=True, **extra)
             return self.declare_parameter(name, default, descriptor).value
 
+        # [""]: rclpy would type an empty list as a byte array
         paths = param(
-            "paths", [], "WAV files played in order", type=ParameterType.PARAMETER_STRING_ARRAY
+            "paths", [""], "WAV files played in order", type=ParameterType.PARAMETER_STRING_ARRAY
         )
+        paths = [p for p in paths if p]
         self.rate_hz = int(param("sample_rate_hz", 16000, "output sample rate [Hz]"))
         chunk_ms = float(param("chunk_ms", 20.0, "chunk length [ms]"))
         self.loop = bool(param("loop", False, "replay the playlist forever"))
         start_delay_s = float(param("start_delay_s", 1.0, "wait before the first chunk [s]"))
-        gap_s = float(param("gap_s", 1.0, "silence between and after files [s]"))
+        gap_s = float(param("gap_s", 1.0, "silence before, between and after files [s]"))
         if not paths:
             raise ValueError("parameter 'paths' names no WAV files")
         if chunk_ms <= 0.0 or self.rate_hz <= 0 or gap_s < 0.0 or start_delay_s < 0.0:
             raise ValueError("chunk_ms and sample_rate_hz must be > 0; gap_s, start_delay_s >= 0")
         gap = np.zeros(int(round(gap_s * self.rate_hz)), dtype=np.int16)
-        pieces = []
+        pieces = [gap]  # a microphone hears silence before anyone speaks, too
         for path in paths:
             pieces += [read_wav(Path(path), self.rate_hz), gap]
         self.playlist = np.concatenate(pieces)

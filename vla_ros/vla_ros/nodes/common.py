@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable, Sequence
 
 import rclpy
+from rclpy._rclpy_pybind11 import RCLError
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import (
@@ -72,6 +73,10 @@ def run_node(
         executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except RCLError:
+        # A signal (SIGINT/SIGTERM) shut the context down while the executor was waiting.
+        if rclpy.ok():
+            raise
     finally:
         if node is not None:
             node.destroy_node()

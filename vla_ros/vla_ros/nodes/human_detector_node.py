@@ -3,7 +3,8 @@
 Subscribes (sensor QoS): /camera/color/image_raw (sensor_msgs/Image, rgb8/bgr8/mono8),
 /camera/depth/image_raw (sensor_msgs/Image, 32FC1 m or 16UC1 mm, registered to colour),
 /camera/color/camera_info (sensor_msgs/CameraInfo); the three are paired by stamp within
-max_skew_s. Subscribes /joint_states (sensor_msgs/JointState) for the self-filter.
+max_skew_s. Subscribes /joint_states (sensor_msgs/JointState, sensor QoS, stamped: the arm is
+interpolated to each image's stamp) for the self-filter and a robot-mounted camera's pose.
 Publishes /humans (vla_ros_msgs/HumanDetectionArray, base frame, one per synchronised frame,
 also when empty; nothing when the frame cannot be trusted), /perception/heartbeat
 (vla_ros_msgs/Heartbeat, every heartbeat_period_s while the camera and joint inputs are
@@ -105,7 +106,8 @@ class HumanDetectorNode(Node):
             self.create_subscription(
                 msg_type, topic, partial(self.on_camera, index), SENSOR_QOS, callback_group=images
             )
-        self.create_subscription(JointState, "/joint_states", self.on_joints, COMMAND_QOS)
+        # best effort: matches reliable and best-effort joint state publishers alike
+        self.create_subscription(JointState, "/joint_states", self.on_joints, SENSOR_QOS)
         self.create_service(
             Trigger, "/perception/reset_background", self.on_reset, callback_group=images
         )

@@ -18,12 +18,17 @@ Subscribes:
   /forward_position_controller/commands (std_msgs/Float64MultiArray): 6 joint positions [rad].
   /gripper_controller/joint_trajectory (trajectory_msgs/JointTrajectory): finger_joint [m].
 Services:
-  /sim/reset_episode (vla_ros_msgs/srv/ResetEpisode), /sim/pause (std_srvs/SetBool).
+  /sim/reset_episode (vla_ros_msgs/srv/ResetEpisode), /sim/pause (std_srvs/SetBool),
+  /sim/person/walk_in (std_srvs/Trigger): the person starts the walk_in_* walk now, in the
+      current episode (scenario scripting, e.g. the demo's mid-task walk-in).
 Parameters (defaults in config/sim.yaml):
   image_width_px, image_height_px, camera_fovy_deg, camera_rate_hz [Hz], depth_encoding
   ("32FC1" | "16UC1"), joint_state_rate_hz [Hz], control_period_s [s], real_time_factor
   (1.0 = real time, 0 = as fast as possible), interpolation ("linear" | "cubic"), urdf_path,
-  seed, task, with_person, auto_reset (start the next episode, seed + 1, when one is done).
+  seed, task, with_person, auto_reset (start the next episode, seed + 1, when one is done);
+  walk_in_speed_m_s [m/s], walk_in_closest_approach_m [m] (from the base), walk_in_bearing_rad
+  [rad] (direction of the closest point, 0 = +x, pi = behind the robot), walk_in_pause_s [s],
+  walk_in_walk_sign (+1 / -1): the walk that /sim/person/walk_in starts.
 """
 
 from __future__ import annotations
@@ -39,17 +44,19 @@ from rclpy.node import Node
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import CameraInfo, Image, JointState
 from std_msgs.msg import Float64MultiArray
-from std_srvs.srv import SetBool
+from std_srvs.srv import SetBool, Trigger
 from trajectory_msgs.msg import JointTrajectory
 from vla_ros_msgs.msg import TaskState
 from vla_ros_msgs.srv import ResetEpisode
 
 from vla_ros import conversions as conv
 from vla_ros.core.sim.env import SimConfig, SimEnv
-from vla_ros.core.sim.scene import ARM_JOINTS, GRIPPER_JOINT
-from vla_ros.core.sim.tasks import EpisodeStatus
+from vla_ros.core.sim.person import PersonSchedule
+from vla_ros.core.sim.scene import ARM_JOINTS, GRIPPER_JOINT, TABLE_HEIGHT_M
+from vla_ros.core.sim.tasks import EpisodeStatus, SimStateView
 from vla_ros.nodes.common import COMMAND_QOS, LATCHED_QOS, SENSOR_QOS, ErrorCounter, run_node
 
+_WALK_IN_FIELDS = ("speed_m_s", "closest_approach_m", "bearing_rad", "pause_s", "walk_sign")
 _MAX_LAG_S = 0.2  # [s] wall time the sim may fall behind before it stops catching up
 
 
@@ -78,6 +85,8 @@ class SimNode(Node):
         self._auto_reset = p["auto_reset"]
         self.env = SimEnv(self._config)
         self._seed, self._with_person = p["seed"], p["with_person"]
+        self._walk_in = {k: p[f"walk_in_{k}"] for k in _WALK_IN_FIELDS}
+        PersonSchedule(start_time_s=0.0, **self._walk_in)  # ValueError: refuse to start
         self.env.reset(self._seed, p["task"], with_person=self._with_person)
         self.errors = ErrorCounter(self)
         self.paused = False
@@ -117,6 +126,7 @@ class SimNode(Node):
         )
         self.create_service(ResetEpisode, "/sim/reset_episode", self._on_reset)
         self.create_service(SetBool, "/sim/pause", self._on_pause)
+        self.create_service(Trigger, "/sim/person/walk_in", self._on_walk_in)
         self._publish_task_state()
         self._thread = threading.Thread(target=self._run, name="sim", daemon=True)
         self._thread.start()
@@ -137,6 +147,11 @@ class SimNode(Node):
             "task": ("", "first episode: family, instruction or empty for random"),
             "with_person": (False, "schedule a person walking past in each episode"),
             "auto_reset": (False, "start the next episode (seed + 1) when one is done"),
+            "walk_in_speed_m_s": (1.2, "walk_in: walking speed [m/s]"),
+            "walk_in_closest_approach_m": (1.0, "walk_in: closest distance to the base [m]"),
+            "walk_in_bearing_rad": (math.pi, "walk_in: bearing of the closest point [rad]"),
+            "walk_in_pause_s": (1.5, "walk_in: standing still at the closest point [s]"),
+            "walk_in_walk_sign": (1.0, "walk_in: +1 / -1, direction along the walk line"),
         }
         values = {}
         for name, (default, description) in specs.items():
@@ -185,6 +200,25 @@ class SimNode(Node):
         response.success, response.episode_id = True, info.episode_id
         response.instruction = info.task.instruction
         return response
+
+    def _on_walk_in(self, request: Trigger.Request, response: Trigger.Response):
+        del request
+        with self._lock:
+            schedule = PersonSchedule(
+                start_time_s=self.env.episode_time_s, floor_z_m=-TABLE_HEIGHT_M, **self._walk_in
+            )
+            self.env.start_person_walk(schedule)
+        response.success = True
+        response.message = (
+            f"person walking in at episode time {schedule.start_time_s:.2f} s, closest "
+            f"{schedule.closest_approach_m:.2f} m at {schedule.closest_time_s:.2f} s"
+        )
+        return response
+
+    def state_view(self) -> SimStateView:
+        """Privileged simulator state (for a sim-side scripted policy; never for the stack)."""
+        with self._lock:
+            return self.env.state_view()
 
     def _on_pause(self, request: SetBool.Request, response: SetBool.Response):
         self.paused = bool(request.data)

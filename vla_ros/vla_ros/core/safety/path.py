@@ -164,17 +164,25 @@ def positions_at(profile: PathProfile, s: np.ndarray) -> np.ndarray:
 def subdivide(waypoints: np.ndarray, resolution: float) -> tuple[np.ndarray, np.ndarray]:
     """Insert states so that no joint moves more than `resolution` between neighbours.
 
-    Returns the dense states and, for each, the index of the original segment it ends
-    (0 for the first state).
+    States are laid out backwards from each segment's end at exactly `resolution` (max-norm),
+    so a proposal re-sent from a later start position is checked at the same states as
+    before: what was found valid stays valid, and nothing appears "suddenly" in front of a
+    moving robot because the grid shifted. Returns the dense states and, for each, the index
+    of the original segment it ends (0 for the first state).
     """
     points = np.asarray(waypoints, dtype=float)
     if len(points) < 2:
         return points.copy(), np.zeros(len(points), dtype=int)
-    steps = np.diff(points, axis=0)
-    counts = np.maximum(np.ceil(np.max(np.abs(steps), axis=1) / resolution - 1e-9), 1).astype(int)
-    total = int(counts.sum())
-    owner = np.repeat(np.arange(len(steps)), counts)
-    first = np.concatenate(([0], np.cumsum(counts)[:-1]))
-    frac = (np.arange(total) - first[owner] + 1) / counts[owner]
-    dense = points[owner] + steps[owner] * frac[:, None]
-    return np.vstack([points[:1], dense]), np.concatenate(([0], owner + 1))
+    states = [points[:1]]
+    owners = [np.zeros(1, dtype=int)]
+    for index in range(len(points) - 1):
+        a, b = points[index], points[index + 1]
+        length = float(np.max(np.abs(b - a)))
+        if length <= 1e-12:
+            continue
+        unit = (b - a) / length
+        # distances back from b: 0, res, 2 res, ... while still short of a
+        back = np.arange(0.0, length - 1e-9, resolution)[::-1]
+        states.append(b[None, :] - back[:, None] * unit[None, :])
+        owners.append(np.full(len(back), index + 1))
+    return np.vstack(states), np.concatenate(owners)

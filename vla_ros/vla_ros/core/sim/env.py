@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import os
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -401,6 +401,15 @@ class SimEnv:
             )
             mujoco.mj_step(self.model, self.data)
         self.time_s = now
+        self._place_person()
+
+    def start_person_walk(self, schedule: PersonSchedule) -> None:
+        """Send the person on `schedule` in the current episode (start time in episode time).
+
+        Replaces any walk the reset scheduled: a scenario (the demo) makes someone walk in at a
+        moment it chooses, e.g. mid-task, which a schedule fixed at reset cannot time.
+        """
+        self._info = replace(self.episode, person=schedule)
         self._place_person()
 
     def _place_person(self) -> None:
