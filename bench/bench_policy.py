@@ -41,7 +41,8 @@ def machine_info() -> str:
     return (
         f"{platform.platform()} | {platform.processor() or platform.machine()} | "
         f"{os.cpu_count()} CPUs | Python {platform.python_version()} | torch {torch.__version__}"
-        f" | onnxruntime {onnxruntime.__version__}"
+        f" | onnxruntime {onnxruntime.__version__} | load average {os.getloadavg()[0]:.1f} "
+        "(other processes share the CPUs: compare runs at similar load)"
     )
 
 

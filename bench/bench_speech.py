@@ -37,6 +37,7 @@ COMMANDS = (
     "stack the yellow cube on the red cube",
 )
 GAP_S = 1.5
+CHUNK = 320  # samples per /audio message (audio_file_node's default 20 ms at 16 kHz)
 
 
 def build_stream(repeats: int, rng: random.Random) -> tuple[np.ndarray, list[tuple[str, float]]]:
@@ -51,7 +52,14 @@ def build_stream(repeats: int, rng: random.Random) -> tuple[np.ndarray, list[tup
     return np.concatenate(parts), events
 
 
-def run_once(wav: Path, events: list[tuple[str, float]], *, fast_path: bool) -> dict:
+def run_once(
+    wav: Path,
+    n_samples: int,
+    events: list[tuple[str, float]],
+    *,
+    fast_path: bool,
+    extra_args: list[str],
+) -> dict:
     """Play the stream through the nodes; latencies per kind [s]."""
     import rclpy
     from rclpy.context import Context
@@ -69,16 +77,20 @@ def run_once(wav: Path, events: list[tuple[str, float]], *, fast_path: bool) -> 
     node = Node("bench_speech", context=context)
     executor = SingleThreadedExecutor(context=context)
     executor.add_node(node)
-    first_stamp: list[float] = []
+    stamps: list[float] = []  # every /audio chunk's stamp
     estops: list[float] = []
     instructions: list[tuple[float, float, str]] = []
 
+    last_audio = [time.monotonic()]
+
     def on_audio(msg: AudioData) -> None:
-        if not first_stamp:
-            first_stamp.append(conv.stamp_to_seconds(msg.header.stamp))
+        stamps.append(conv.stamp_to_seconds(msg.header.stamp))
+        last_audio[0] = time.monotonic()
 
     node.create_subscription(AudioData, "/audio", on_audio, AUDIO_QOS)
-    node.create_subscription(Bool, "/safety/estop", lambda _m: estops.append(time.time()), LATCHED_QOS)
+    node.create_subscription(
+        Bool, "/safety/estop", lambda _m: estops.append(time.time()), LATCHED_QOS
+    )
     node.create_subscription(
         Instruction,
         "/instruction",
@@ -90,7 +102,7 @@ def run_once(wav: Path, events: list[tuple[str, float]], *, fast_path: bool) -> 
     env = dict(os.environ)
     speech = subprocess.Popen(
         [sys.executable, "-m", "vla_ros.nodes.speech_node", "--ros-args", "-p",
-         f"fast_path:={str(fast_path).lower()}"],
+         f"fast_path:={str(fast_path).lower()}", *extra_args],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     procs = [speech]
@@ -100,7 +112,7 @@ def run_once(wav: Path, events: list[tuple[str, float]], *, fast_path: bool) -> 
             executor.spin_once(timeout_sec=0.05)
         player = subprocess.Popen(
             [sys.executable, "-m", "vla_ros.nodes.audio_file_node", "--ros-args",
-             "-p", f'paths:=["{wav}"]', "-p", "start_delay_s:=2.0", "-p", f"gap_s:={GAP_S}"],
+             "-p", f'paths:=["{wav}"]', "-p", "start_delay_s:=6.0", "-p", f"gap_s:={GAP_S}"],
             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         procs.append(player)
@@ -108,9 +120,11 @@ def run_once(wav: Path, events: list[tuple[str, float]], *, fast_path: bool) -> 
         deadline = time.monotonic() + duration_s
         n_stops = sum(1 for kind, _ in events if kind == "stop")
         n_cmds = len(events) - n_stops
+        n_chunks = -(-n_samples // CHUNK)
         while time.monotonic() < deadline:
             executor.spin_once(timeout_sec=0.01)
-            if len(estops) >= n_stops and len(instructions) >= n_cmds:
+            played = stamps and time.monotonic() - last_audio[0] > 1.0  # the playlist ended
+            if len(estops) >= n_stops and len(instructions) >= n_cmds and played:
                 break
     finally:
         for proc in procs:
@@ -119,9 +133,10 @@ def run_once(wav: Path, events: list[tuple[str, float]], *, fast_path: bool) -> 
         executor.shutdown()
         node.destroy_node()
         rclpy.shutdown(context=context)
-    if not first_stamp:
+    if not stamps:
         raise RuntimeError("no audio seen")
-    t0 = first_stamp[0]
+    # anchored on the last chunk: chunks published before discovery completed may be missing
+    t0 = stamps[-1] - (n_chunks - 1) * CHUNK / ss.RATE_HZ
     stop_ends = [t0 + end for kind, end in events if kind == "stop"]
     cmd_ends = [t0 + end for kind, end in events if kind == "command"]
     stop_lat = [min((t - e for t in estops if t > e), default=np.nan) for e in stop_ends]
@@ -136,6 +151,7 @@ def run_once(wav: Path, events: list[tuple[str, float]], *, fast_path: bool) -> 
         "stamp_error": np.array(stamp_err),
         "n_estop_msgs": len(estops),
         "n_instructions": len(instructions),
+        "chunks_missed_at_start": round((stamps[0] - t0) * ss.RATE_HZ / CHUNK),
     }
 
 
@@ -170,6 +186,13 @@ def main() -> None:
     parser.add_argument(
         "--no-fast-path-run", action="store_true", help="also run with fast_path:=false"
     )
+    parser.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="NAME:=VALUE",
+        help="extra speech_node parameter, e.g. --param vad.control_silence_ms:=90.0",
+    )
     args = parser.parse_args()
     os.environ.setdefault("ROS_DOMAIN_ID", str(random.SystemRandom().randint(101, 200)))
     os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
@@ -185,10 +208,14 @@ def main() -> None:
         wav = ss.write_wav(Path(tmp) / "stream.wav", audio)
         runs = [True, False] if args.no_fast_path_run else [True]
         for fast_path in runs:
-            result = run_once(wav, events, fast_path=fast_path)
+            n_samples = audio.size + 2 * round(GAP_S * ss.RATE_HZ)  # with the lead-in gap
+            extra = [a for p in args.param for a in ("-p", p)]
+            result = run_once(wav, n_samples, events, fast_path=fast_path, extra_args=extra)
             print(
-                f"through the nodes (audio_file_node -> speech_node, fast_path={fast_path}), "
-                f"{result['n_estop_msgs']} e-stops, {result['n_instructions']} instructions:"
+                f"through the nodes (audio_file_node -> speech_node, fast_path={fast_path}"
+                f"{' ' + ' '.join(args.param) if args.param else ''}), "
+                f"{result['n_estop_msgs']} e-stops, {result['n_instructions']} instructions "
+                f"({result['chunks_missed_at_start']} audio chunks published before discovery):"
             )
             report('end of "stop" -> /safety/estop received', result["stop"])
             report("end of command -> /instruction received", result["command"])

@@ -11,6 +11,7 @@ HERE = Path(__file__).resolve().parent
 NODES = {
     "sim_node": "vla_ros.nodes.sim_node:main",
     "human_detector_node": "vla_ros.nodes.human_detector_node:main",
+    "policy_node": "vla_ros.nodes.policy_node:main",
 }
 TOOLS = {
     "vla-ros": "vla_ros.cli:main",
@@ -39,6 +40,7 @@ setup(
         *tree("launch"),
         *tree("config"),
         *tree("urdf"),
+        *tree("models"),
     ],
     install_requires=["setuptools"],
     zip_safe=True,

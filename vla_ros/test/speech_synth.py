@@ -46,7 +46,18 @@ def synth(text: str, voice: str = "en-us", rate_wpm: int = 150, pitch: int = 50)
     with tempfile.TemporaryDirectory() as tmp:
         raw, out = Path(tmp) / "raw.wav", Path(tmp) / "16k.wav"
         subprocess.run(
-            ["espeak-ng", "-v", voice, "-s", str(rate_wpm), "-p", str(pitch), "-w", str(raw), text],
+            [
+                "espeak-ng",
+                "-v",
+                voice,
+                "-s",
+                str(rate_wpm),
+                "-p",
+                str(pitch),
+                "-w",
+                str(raw),
+                text,
+            ],
             check=True,
             capture_output=True,
         )

@@ -8,7 +8,11 @@ import sys
 from collections.abc import Sequence
 
 # subcommand -> (module, one-line help). Each module has add_arguments(parser) and run(args).
-SUBCOMMANDS: dict[str, tuple[str, str]] = {}
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "serve": ("vla_ros.tools.serve", "serve a policy backend over openpi's websocket protocol"),
+    "train": ("vla_ros.tools.train", "train the embedded VLA on recorded MCAP episodes"),
+    "eval": ("vla_ros.tools.evaluate", "closed-loop success of a policy in the simulated cell"),
+}
 
 
 def build_parser() -> argparse.ArgumentParser:

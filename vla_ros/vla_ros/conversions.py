@@ -15,12 +15,12 @@ from collections.abc import Sequence
 import numpy as np
 from builtin_interfaces.msg import Duration as DurationMsg
 from builtin_interfaces.msg import Time as TimeMsg
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import Point, Pose, PoseStamped, Quaternion, Twist, TwistStamped, Vector3
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, JointState, RegionOfInterest
 from std_msgs.msg import Float64MultiArray, Header, MultiArrayDimension
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from visualization_msgs.msg import Marker
 from vla_ros_msgs.msg import (
     AudioData,
@@ -897,7 +897,7 @@ def safety_status_to_msg(status: SafetyStatusData, stamp_s: float) -> SafetyStat
 
 
 def safety_status_from_msg(msg: SafetyStatus) -> SafetyStatusData:
-    """vla_ros_msgs/SafetyStatus -> SafetyStatusData (fields the message does not carry default)."""
+    """vla_ros_msgs/SafetyStatus -> SafetyStatusData (fields it lacks take their defaults)."""
     try:
         state = SafetyState(msg.state)
     except ValueError as exc:
@@ -919,7 +919,12 @@ def safety_status_from_msg(msg: SafetyStatus) -> SafetyStatusData:
 
 
 def diagnostic_to_msg(
-    stamp_s: float, name: str, level: int, message: str, values: dict[str, str], hardware_id: str = ""
+    stamp_s: float,
+    name: str,
+    level: int,
+    message: str,
+    values: dict[str, str],
+    hardware_id: str = "",
 ) -> DiagnosticArray:
     """One component's health -> diagnostic_msgs/DiagnosticArray with a single status."""
     if level not in (0, 1, 2, 3):
@@ -939,7 +944,9 @@ def diagnostic_from_msg(msg: DiagnosticArray) -> list[tuple[str, int, str, dict[
     out = []
     for status in msg.status:
         level = status.level if isinstance(status.level, int) else status.level[0]
-        out.append((status.name, int(level), status.message, {kv.key: kv.value for kv in status.values}))
+        out.append(
+            (status.name, int(level), status.message, {kv.key: kv.value for kv in status.values})
+        )
     return out
 
 

@@ -59,7 +59,7 @@ def simulate(config, *, length, step_s, delay_s, dim, offset_scale, seed, durati
                 accepted.append((now, new))
             in_flight = None
         out = scheduler.tick(now)
-        ticks.append((now, out, accepted[-1] if accepted else None))
+        ticks.append((now, out, list(accepted[-config.rate_memory :])))
         if in_flight is None and scheduler.needs_chunk(now):
             values = wavy_chunk(rng, now, length, step_s, dim, offset_scale)
             in_flight = (now + delay_s, chunk(values, now, step_s))
@@ -97,8 +97,14 @@ def test_outputs_never_jump(blend, length, step_s, delay_s, offset_scale, refill
             assert previous is None, "once started, every tick emits an action"
             continue
         if previous is not None:
-            _, raw = in_effect
-            allowed = scheduler.chunk_rate_limit(np.asarray(raw.actions), raw.step_duration_s)
+            # The limit comes from the steepest steps of the newest `rate_memory` raw chunks.
+            allowed = np.max(
+                [
+                    scheduler.chunk_rate_limit(np.asarray(c.actions), c.step_duration_s)
+                    for _, c in in_effect
+                ],
+                axis=0,
+            )
             limit = allowed * config.control_period_s
             step = np.abs(out.action - previous)
             assert np.all(step <= limit * (1 + 1e-9) + 1e-12), (step, limit)
@@ -124,7 +130,7 @@ def test_underruns_are_counted(blend, length, step_s, delay_s, offset_scale, ref
     for now, out, in_effect in ticks:
         if out is None:
             continue
-        _, raw = in_effect
+        _, raw = in_effect[-1]
         queue_end = raw.times_s[-1]
         expected += now > queue_end + 1e-9
         flagged += out.underrun
@@ -389,3 +395,15 @@ def test_prefix_conditioned_runner_hands_the_committed_actions_to_the_policy():
         expected = np.interp(stamp, previous.times_s, previous.actions[:, 0])
         assert prefix[0, 0] == pytest.approx(expected, abs=1e-9)
         assert 1 <= len(prefix) <= 9
+
+
+def test_gripper_element_is_exempt_from_the_jump_limit():
+    scheduler = AsyncChunkScheduler(ChunkSchedulerConfig(min_rate_per_s=0.1), 2, unlimited=(1,))
+    scheduler.set_initial_output(np.array([0.0, np.nan]))
+    scheduler.add_chunk(chunk([[1.0, 0.04], [1.0, 0.0]], stamp_s=0.0), now_s=0.0)
+    first = scheduler.tick(0.0).action
+    assert first[0] == pytest.approx(0.1 * 0.02)  # the arm ramps from the measured posture
+    assert first[1] == pytest.approx(0.04)  # the unknown gripper takes the chunk's value
+    second = scheduler.tick(0.1).action
+    assert second[1] == pytest.approx(0.0)  # a gripper step passes at once
+    assert second[0] < 0.1

@@ -202,7 +202,7 @@ def test_scripted_backend_drives_the_simulated_cell():
             robot=RobotModel.from_urdf(default_urdf_path()),
         )
         cube = env.cube_position(info.task.colour)
-        start_distance = np.linalg.norm(env.tool_pose()[:3, 3] - cube)
+        start_distance = np.linalg.norm(env.tool_pose()[:2, 3] - cube[:2])
         steps_per_chunk = round(0.5 / env.config.control_period_s)
         for _ in range(8):  # 4 s of chunks, each replanned from the measured state
             joints = env.joint_state()
@@ -220,7 +220,8 @@ def test_scripted_backend_drives_the_simulated_cell():
             env.command_gripper(float(chunk.actions[-1, 6]))
             for _ in range(steps_per_chunk):
                 env.step()
-        assert np.linalg.norm(env.tool_pose()[:3, 3] - cube) < 0.5 * start_distance
+        # The tool went to the cube (horizontally; the expert then descends on it).
+        assert np.linalg.norm(env.tool_pose()[:2, 3] - cube[:2]) < 0.3 * start_distance
     finally:
         env.close()
 
@@ -274,3 +275,129 @@ def test_serve_tool_serves_a_checkpoint_to_the_official_client(checkpoint):
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+
+
+def test_closed_loop_evaluation_with_latency_solves_tasks_like_the_expert():
+    """Any Policy through the robot's chunk scheduler in simulated time: the scripted backend
+    with 0.2 s simulated inference latency still solves pick and push."""
+    import os
+
+    os.environ.setdefault("MUJOCO_GL", "egl")
+    from vla_ros.core.chunking import ChunkSchedulerConfig
+    from vla_ros.core.policy.closed_loop import ChunkedSimPolicy, evaluate
+    from vla_ros.core.robot_model import RobotModel
+    from vla_ros.core.sim.env import SimConfig, SimEnv, default_urdf_path
+
+    env = SimEnv(SimConfig(image_width_px=64, image_height_px=48))
+    try:
+        policy = make_policy(
+            "scripted",
+            {"chunk_length": 5},
+            state_fn=env.state_view,
+            robot=RobotModel.from_urdf(default_urdf_path()),
+        )
+        sim_policy = ChunkedSimPolicy(
+            policy, env, ChunkSchedulerConfig(control_rate_hz=10.0), simulated_latency_s=0.2
+        )
+        summary = evaluate(env, sim_policy, seeds=[1, 2], tasks=["pick", "push"])
+    finally:
+        env.close()
+    assert summary.per_task == {"pick": (2, 2), "push": (2, 2)}
+    assert summary.success_rate == 1.0 and summary.ci_high == 1.0
+    assert 0.4 < summary.ci_low < 0.6  # Wilson 95 % for 4/4
+    assert 1.0 < summary.mean_duration_s < 10.0
+
+
+def test_wilson_interval_known_values():
+    from vla_ros.core.policy.closed_loop import wilson_interval
+
+    low, high = wilson_interval(0, 10)
+    assert low == pytest.approx(0.0, abs=1e-12) and high == pytest.approx(0.2775, abs=1e-4)
+    low, high = wilson_interval(10, 10)
+    assert low == pytest.approx(0.7225, abs=1e-4) and high == 1.0
+    low, high = wilson_interval(50, 100)
+    assert low == pytest.approx(0.4038, abs=1e-4) and high == pytest.approx(0.5962, abs=1e-4)
+    assert wilson_interval(0, 0) == (0.0, 1.0)
+
+
+def test_evaluate_tool_reports_success_with_interval(tmp_path):
+    import argparse
+    import json
+
+    from vla_ros.tools import evaluate as evaluate_tool
+
+    parser = argparse.ArgumentParser()
+    evaluate_tool.add_arguments(parser)
+    out = tmp_path / "summary.json"
+    args = parser.parse_args(
+        [
+            "--backend",
+            "scripted",
+            "-o",
+            "chunk_length=4",
+            "--tasks",
+            "pick",
+            "--seeds",
+            "1",
+            "--latency-s",
+            "0.1",
+            "--image-width",
+            "64",
+            "--image-height",
+            "48",
+            "--out",
+            str(out),
+        ]
+    )
+    assert evaluate_tool.run(args) == 0
+    summary = json.loads(out.read_text())
+    assert summary["episodes"] == 1 and summary["per_task"]["pick"] == [1, 1]
+    assert 0.0 < summary["ci_low"] < summary["ci_high"] == 1.0
+
+
+def test_evaluate_tool_runs_the_embedded_vla_closed_loop(tmp_path):
+    """The path of the next step (train, then evaluate): an untrained VLA with the sim's
+    joints drives the cell for a whole episode without errors."""
+    import argparse
+    import json
+
+    import torch
+
+    from vla_ros.core.policy import ActionSpace, PolicySpec
+    from vla_ros.core.policy.vla_model import VlaConfig, build_net, save_checkpoint
+    from vla_ros.tools import evaluate as evaluate_tool
+
+    spec = PolicySpec(
+        action_space=ActionSpace.JOINT_POSITION,
+        joint_names=tuple(f"joint_{i}" for i in range(1, 7)),
+        chunk_length=8,
+        step_duration_s=0.1,
+        image_keys=("front",),
+        image_size=(32, 32),
+    )
+    config = VlaConfig(spec=spec, hidden_dim=32, cnn_channels=(8,), flow_steps=2)
+    torch.manual_seed(0)
+    save_checkpoint(build_net(config), config, tmp_path / "vla")
+    parser = argparse.ArgumentParser()
+    evaluate_tool.add_arguments(parser)
+    out = tmp_path / "summary.json"
+    args = parser.parse_args(
+        [
+            "-o",
+            f"checkpoint_dir={tmp_path / 'vla'}",
+            "--tasks",
+            "pick",
+            "--seeds",
+            "1",
+            "--image-width",
+            "64",
+            "--image-height",
+            "48",
+            "--out",
+            str(out),
+        ]
+    )
+    assert evaluate_tool.run(args) == 0
+    summary = json.loads(out.read_text())
+    assert summary["episodes"] == 1 and summary["measured_latency_ms_mean"] > 0.0
+    assert summary["mean_duration_s"] > 1.0

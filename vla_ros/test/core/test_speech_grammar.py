@@ -108,7 +108,7 @@ def test_any_spoken_variant_maps_back_to_its_canonical_phrase(
     assert result.text == phrase
 
 
-_VOCAB_WORDS = list(GRAMMAR.vocabulary.all_words()) + ["ball", "box", "table", "hello"]
+_VOCAB_WORDS = [*list(GRAMMAR.vocabulary.all_words()), "ball", "box", "table", "hello"]
 
 
 @settings(max_examples=500, deadline=None)

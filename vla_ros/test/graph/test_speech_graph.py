@@ -70,7 +70,7 @@ def test_spoken_files_through_the_real_nodes(executor, tmp_path):
                 "-p",
                 f"paths:={files!r}".replace("'", '"'),
                 "-p",
-                "start_delay_s:=2.0",
+                "start_delay_s:=5.0",  # discovery between two busy processes
                 "-p",
                 "gap_s:=1.0",
             )
@@ -87,14 +87,17 @@ def test_spoken_files_through_the_real_nodes(executor, tmp_path):
 
 def test_say_publishes_one_instruction_and_exits(executor):
     from rclpy.node import Node
+    from std_msgs.msg import Bool
     from vla_ros_msgs.msg import Instruction
 
-    from vla_ros.nodes.common import COMMAND_QOS
+    from vla_ros.nodes.common import COMMAND_QOS, LATCHED_QOS
 
     node = Node("say_probe", context=executor.context)
     executor.add_node(node)
     got: list = []
+    estops: list = []
     node.create_subscription(Instruction, "/instruction", got.append, COMMAND_QOS)
+    node.create_subscription(Bool, "/safety/estop", estops.append, LATCHED_QOS)
     proc = subprocess.Popen(
         [sys.executable, "-m", "vla_ros.tools.say", "please push the red cube to the left"],
         env=dict(os.environ),
@@ -119,4 +122,38 @@ def test_say_publishes_one_instruction_and_exits(executor):
         check=False,
     )
     assert rejected.returncode == 2 and "not understood" in rejected.stdout
-    assert np.all([m.text == "push the red cube to the left" for m in got])
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "vla_ros.tools.say", "halt"],
+        env=dict(os.environ),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        ok = spin_until(executor, lambda: estops and proc.poll() is not None, 60)
+    finally:
+        out = stop_all([proc])
+    assert ok and proc.returncode == 0, out
+    assert estops[-1].data is True
+    assert np.all([m.text == "push the red cube to the left" for m in got])  # nothing else
+
+
+def test_audio_capture_without_a_microphone_exits_cleanly():
+    """Where no input device exists the node says so and exits 1, without a traceback."""
+    sounddevice = pytest.importorskip("sounddevice")
+    try:
+        sounddevice.query_devices(kind="input")
+        pytest.skip("this machine has an audio input device")
+    except (ValueError, sounddevice.PortAudioError):
+        pass
+    result = subprocess.run(
+        [sys.executable, "-m", "vla_ros.nodes.audio_capture_node"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert "no usable audio input device" in result.stderr
+    assert "Traceback" not in result.stderr

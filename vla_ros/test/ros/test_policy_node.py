@@ -79,7 +79,7 @@ def backend_options(checkpoint, **extra):
 def test_commands_stream_without_gaps_while_inference_is_slow(executor, rclpy_context, checkpoint):
     # Many Euler steps make the real model slow (a few hundred ms per chunk here).
     params = {
-        "backend_options": backend_options(checkpoint, flow_steps=600, num_threads=1),
+        "backend_options": backend_options(checkpoint, flow_steps=1000, num_threads=1),
         "control_rate_hz": 20.0,
         "refill_fraction": 0.8,
         "status_rate_hz": 4.0,
@@ -96,11 +96,14 @@ def test_commands_stream_without_gaps_while_inference_is_slow(executor, rclpy_co
     status = h.status
     assert status.state in (PolicyState.RUNNING, PolicyState.HOLDING)
     assert status.instruction_id == "a" and status.chunk_length == 8
-    assert status.inference_latency_p50_ms > 100.0  # inference really is slow
-    assert status.inference_latency_p99_ms < 5000.0  # warmed up: no cold-start outlier
-    arrivals = np.array([t for t, _ in h.commands])
-    # Commands kept flowing while the worker thread ran inference: no gap near its latency.
-    assert np.max(np.diff(arrivals)) < 0.8 * status.inference_latency_p50_ms / 1000.0
+    assert status.inference_latency_p50_ms > 100.0, status  # inference really is slow
+    assert status.inference_latency_p99_ms < 5000.0, status  # warmed up: no cold start
+    gaps = np.diff([t for t, _ in h.commands])
+    latency_s = status.inference_latency_p50_ms / 1000.0
+    # Commands kept flowing while the worker thread ran inference. A synchronous broker would
+    # wait a whole inference at every chunk boundary (>= 4 of them here).
+    assert np.percentile(gaps, 95) < 0.5 * latency_s, (np.sort(gaps)[-8:], latency_s)
+    assert np.max(gaps) < latency_s, (np.sort(gaps)[-8:], latency_s)
     for _, msg in h.commands[-10:]:
         times, positions, _ = conv.trajectory_from_msg(msg, [*JOINTS, "finger_joint"])
         # The current command plus up to 3 queued actions (fewer near the end of the queue).
@@ -217,3 +220,44 @@ def test_remote_server_down_holds_reports_and_recovers(executor, rclpy_context, 
         assert spin_until(executor, lambda: h.status.state == PolicyState.RUNNING, 10.0)
     finally:
         server.stop()
+
+
+def test_predicted_tool_path_markers(executor, rclpy_context, tmp_path):
+    import torch
+    from visualization_msgs.msg import Marker
+
+    from vla_ros.core.policy import ActionSpace, PolicySpec
+    from vla_ros.core.policy.vla_model import VlaConfig, build_net, save_checkpoint
+    from vla_ros.core.sim.env import default_urdf_path
+
+    arm = tuple(f"joint_{i}" for i in range(1, 7))
+    spec = PolicySpec(
+        action_space=ActionSpace.JOINT_POSITION,
+        joint_names=arm,
+        chunk_length=8,
+        step_duration_s=0.1,
+        image_keys=("front",),
+        image_size=(32, 32),
+    )
+    config = VlaConfig(spec=spec, hidden_dim=32, cnn_channels=(8,), flow_steps=2)
+    torch.manual_seed(0)
+    save_checkpoint(build_net(config), config, tmp_path)
+    params = {
+        "backend_options": backend_options(tmp_path),
+        "status_rate_hz": 5.0,
+        "urdf_path": str(default_urdf_path()),
+    }
+    h = Harness(executor, rclpy_context, params)
+    markers = []
+    h.io.create_subscription(Marker, "/policy/markers", markers.append, COMMAND_QOS)
+
+    def publish_arm():
+        stamp = h.io.get_clock().now().nanoseconds * 1e-9
+        h.joint_pub.publish(conv.joint_state_to_msg(arm, np.zeros(6), stamp_s=stamp))
+
+    h.io.create_timer(0.05, publish_arm)
+    h.instruct("pick up the red cube", "m")
+    assert spin_until(executor, lambda: len(markers) >= 2, 30.0), h.status
+    path = conv.path_marker_from_msg(markers[-1])
+    assert len(path) >= 2 and np.all(np.abs(path) < 2.0)  # tool points within the arm's reach
+    assert markers[-1].header.frame_id == "base_link"

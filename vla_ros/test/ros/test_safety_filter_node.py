@@ -35,6 +35,7 @@ class Cell(Node):
         super().__init__("safety_test_cell", context=context)
         self.joint_names, self.home = tuple(joint_names), np.asarray(home, float)
         self.trajectory: JointTrajectory | None = None
+        self.forward_q: np.ndarray | None = None
         self.statuses: list[SafetyStatus] = []
         self.publish_joint_states = True
         self.publish_heartbeat = True
@@ -63,6 +64,8 @@ class Cell(Node):
 
     def position(self) -> np.ndarray:
         """Where the perfect robot is: the newest output sampled at now."""
+        if self.forward_q is not None:
+            return self.forward_q
         msg = self.trajectory
         if msg is None or not msg.points:
             return self.home
@@ -206,15 +209,15 @@ def test_no_fresh_command_holds(executor, robot):
 @pytest.mark.parametrize("robot", ROBOTS)
 def test_ssm_slows_then_stops_for_an_approaching_person(executor, robot):
     _, cell = start(executor, robot)
-    cell.humans = [(4.5, 0.0, 0.8)]
-    cell.human_velocity = (-0.6, 0.0, 0.0)  # walking toward the robot
+    cell.humans = [(3.5, 0.0, 0.8)]
+    cell.human_velocity = (-0.3, 0.0, 0.0)  # walking slowly toward the robot
     seen: list[SafetyStatus] = []
     offset = np.zeros(len(cell.joint_names))
     direction = 1.0
-    deadline = time.monotonic() + 30.0
+    deadline = time.monotonic() + 40.0
     while time.monotonic() < deadline:
-        offset[0] += 0.04 * direction
-        if abs(offset[0]) > 0.4:
+        offset[0] += 0.08 * direction
+        if abs(offset[0]) > 0.6:
             direction = -direction
         cell.propose(offset, duration_s=0.3)
         spin_until(executor, lambda: False, 0.04)
@@ -243,3 +246,84 @@ def test_ssm_slows_then_stops_for_an_approaching_person(executor, robot):
         10.0,
     )
     assert resumed, cell.statuses[-1:]
+
+
+def test_forward_position_mode_streams_the_filtered_reference(executor):
+    from std_msgs.msg import Float64MultiArray
+
+    node, cell = start(executor, "vla_arm6", output_mode="forward_position")
+    received: list[Float64MultiArray] = []
+    arrival: list[float] = []
+
+    def on_command(msg: Float64MultiArray) -> None:
+        received.append(msg)
+        arrival.append(time.monotonic())
+        cell.forward_q = conv.float_array_from_msg(msg)  # the robot follows the commands
+
+    cell.create_subscription(
+        Float64MultiArray, "/forward_position_controller/commands", on_command, 10
+    )
+    offset = np.zeros(len(cell.joint_names))
+    offset[0] = 3.5  # far beyond joint_1's limit: must be clamped to the margin
+    for _ in range(40):
+        cell.propose(offset, duration_s=0.2)
+        spin_until(executor, lambda: False, 0.02)
+    assert spin_until(executor, lambda: len(received) > 20, 10.0)
+    values = np.array([conv.float_array_from_msg(m, len(cell.joint_names)) for m in received])
+    limits = node.safety.limits
+    assert np.all(values <= limits.upper_rad + 1e-9) and np.all(values >= limits.lower_rad - 1e-9)
+    steps = np.abs(np.diff(values, axis=0))
+    # each command samples the filtered reference one period ahead of the node's clock: the
+    # step between two commands is bounded by the velocity limit times the time between them
+    # (timer and delivery jitter on a loaded machine: three periods of slack)
+    gaps = np.diff(arrival)[:, None] + 3 * node.period_s
+    assert np.all(steps <= limits.velocity_rad_s * gaps + 1e-9)
+    assert values[-1][0] > values[0][0]  # it did move toward the target
+
+
+def test_markers_and_diagnostics_show_what_is_enforced(executor):
+    from diagnostic_msgs.msg import DiagnosticArray
+    from visualization_msgs.msg import Marker, MarkerArray
+
+    _, cell = start(executor, "vla_arm6")
+    cell.humans = [(2.5, 0.0, 0.8)]
+    markers: list[MarkerArray] = []
+    diagnostics: list[DiagnosticArray] = []
+    cell.create_subscription(MarkerArray, "/safety/markers", markers.append, 10)
+    cell.create_subscription(DiagnosticArray, "/diagnostics", diagnostics.append, 10)
+
+    def complete() -> bool:
+        return (
+            bool(markers) and any(m.ns == "s_p" for m in markers[-1].markers) and bool(diagnostics)
+        )
+
+    assert spin_until(executor, complete, 10.0)
+    namespaces = [m.ns for m in markers[-1].markers if m.action == Marker.ADD]
+    assert namespaces.count("workspace") == 1 and namespaces.count("keep_out") == 1
+    sphere = next(m for m in markers[-1].markers if m.ns == "s_p")
+    assert sphere.type == Marker.SPHERE and sphere.scale.x > 1.0  # diameter 2 S_p
+    ours = [s for d in diagnostics for s in d.status if s.name == "vla_ros: safety_filter"]
+    assert ours and {kv.key for kv in ours[-1].values} >= {"state", "reasons"}
+
+
+def test_twist_mode_limits_and_stops_without_fresh_twists(executor):
+    from geometry_msgs.msg import TwistStamped
+
+    node, cell = start(executor, "vla_arm6", output_mode="twist", twist_target="base")
+    out: list[TwistStamped] = []
+    cell.create_subscription(TwistStamped, "/servo_node/delta_twist_cmds", out.append, 10)
+    proposals = cell.create_publisher(TwistStamped, "/vla/proposed_twist", 10)
+    for _ in range(60):
+        proposals.publish(
+            conv.twist_stamped_to_msg([2.0, 0, 0, 0, 0, 3.0], cell.now_s(), "base_link")
+        )
+        spin_until(executor, lambda: False, 0.02)
+    assert spin_until(executor, lambda: len(out) > 30, 10.0)
+    limits = node.safety.config.twist
+    speeds = [np.hypot(m.twist.linear.x, m.twist.linear.y) for m in out]
+    assert max(speeds) <= limits.max_linear_speed_m_s + 1e-9
+    assert max(abs(m.twist.angular.z) for m in out) <= limits.max_angular_speed_rad_s + 1e-9
+    assert speeds[-1] > 0.1
+    # no more proposals: HOLD, and the output decelerates to zero within the limits
+    assert spin_until(executor, lambda: cell.state() == SafetyState.HOLD, 5.0)
+    assert spin_until(executor, lambda: np.hypot(out[-1].twist.linear.x, 0) == 0.0, 5.0)

@@ -142,6 +142,31 @@ def test_speech_node_hears_stop_a_command_and_rejects_chatter(executor):
     assert node.errors.total == 0
 
 
+def test_speech_node_takes_48khz_stereo(executor):
+    require_tools()
+    from scipy.signal import resample_poly
+    from vla_ros_msgs.msg import AudioData
+
+    from vla_ros import conversions as conv
+    from vla_ros.nodes.speech_node import AUDIO_QOS, SpeechNode
+
+    probe = Probe(executor)
+    node = SpeechNode(context=executor.context)
+    executor.add_node(node)
+    pub = probe.node.create_publisher(AudioData, "/audio", AUDIO_QOS)
+    assert connected(executor, pub)
+    silence = np.zeros(RATE_HZ, np.int16)
+    mono = np.concatenate([silence, synth("freeze", "en-gb", 150), silence])
+    high = np.clip(resample_poly(mono.astype(float), 3, 1), -32768, 32767).astype(np.int16)
+    stereo = np.stack([high, high], axis=1)
+    chunk = 48_000 // 50
+    for start in range(0, high.size, chunk):
+        pub.publish(conv.audio_to_msg(stereo[start : start + chunk], 48_000, 5.0 + start / 48e3))
+        executor.spin_once(timeout_sec=0.0)
+    assert spin_until(executor, lambda: probe.got["estop"], 60)
+    assert not probe.got["instr"] and node.errors.total == 0
+
+
 def test_speech_node_counts_malformed_audio_and_keeps_running(executor):
     from vla_ros_msgs.msg import AudioData
 
@@ -177,9 +202,7 @@ def test_feedback_node_confirms_instructions_and_safety_changes(executor):
     assert spin_until(executor, lambda: fb, 10)
     assert fb[-1].data == "picking up the red cube"
     status_pub.publish(SafetyStatus(state=SafetyStatus.STATE_OK))
-    status_pub.publish(
-        SafetyStatus(state=SafetyStatus.STATE_STOPPED, reasons=["human_inside_sp"])
-    )
+    status_pub.publish(SafetyStatus(state=SafetyStatus.STATE_STOPPED, reasons=["human_inside_sp"]))
     assert spin_until(executor, lambda: any("person too close" in m.data for m in fb), 10)
     status_pub.publish(SafetyStatus(state=SafetyStatus.STATE_OK))
     assert spin_until(executor, lambda: fb[-1].data == "resuming", 10)

@@ -9,7 +9,8 @@ observation they answer) into a stream of actions sampled at the control rate:
 - overlapping chunks are blended (latest only, weighted average, ACT temporal ensembling, or
   prefix-conditioned real-time chunking where the policy itself continues the committed prefix);
 - the output moves at most as fast as the chunks imply (`jump_margin` times the steepest step
-  of the chunk in use, never less than `min_rate_per_s`), so chunk seams never jump;
+  of the last `rate_memory` chunks, never less than `min_rate_per_s`), so chunk seams never
+  jump, while a chunk that stops can still be caught up with at the speed just used;
 - when the queue runs dry it holds (positions) or ramps to zero (velocities) and counts an
   underrun.
 
@@ -68,7 +69,8 @@ class ChunkSchedulerConfig:
     old_weight: float = 0.3  # weight of the queued actions in WEIGHTED_AVERAGE (LeRobot: 0.3)
     ensemble_decay: float = 0.01  # ACT temporal-ensembling decay per prediction
     jump_margin: float = 1.5  # output step <= this * steepest step the chunk implies
-    min_rate_per_s: float = 0.05  # [action units / s] floor of the rate limit (H = 1 moves at it)
+    min_rate_per_s: float = 0.1  # [action units / s] floor of the rate limit (H = 1 moves at it)
+    rate_memory: int = 2  # chunks whose steepest steps set the rate limit (the newest ones)
     max_tick_gap_s: float = 0.1  # [s] a longer gap between ticks allows no larger step
     max_chunk_age_s: float = 2.0  # [s] chunks answering older observations are discarded
     underrun: UnderrunMode = UnderrunMode.HOLD_LAST  # output when the queue is dry
@@ -88,6 +90,8 @@ class ChunkSchedulerConfig:
             raise ValueError(f"jump_margin must be >= 1, got {self.jump_margin}")
         if not (math.isfinite(self.min_rate_per_s) and self.min_rate_per_s > 0.0):
             raise ValueError(f"min_rate_per_s must be > 0, got {self.min_rate_per_s}")
+        if self.rate_memory < 1:
+            raise ValueError(f"rate_memory must be >= 1, got {self.rate_memory}")
         if not self.max_tick_gap_s >= 1.0 / self.control_rate_hz:
             raise ValueError(
                 f"max_tick_gap_s ({self.max_tick_gap_s}) must be >= the control period "
@@ -147,6 +151,7 @@ class AsyncChunkScheduler:
         self._weights = np.empty(0)  # ensembling: sum of weights behind each queued value
         self._counts = np.empty(0)  # ensembling: predictions averaged into each queued value
         self._rate_per_s = np.full(action_dim, config.min_rate_per_s)
+        self._recent_rates: deque[np.ndarray] = deque(maxlen=config.rate_memory)
         self._chunk_duration_s = 0.0
         self._last_output: np.ndarray | None = None
         self._last_tick_s: float | None = None
@@ -243,7 +248,8 @@ class AsyncChunkScheduler:
         merged, weights, counts = self._blend(times, new)
         self._times, self._values, self._weights, self._counts = times, merged, weights, counts
         self._chunk_duration_s = chunk.length * step
-        self._rate_per_s = self.chunk_rate_limit(actions, step)
+        self._recent_rates.append(self.chunk_rate_limit(actions, step))
+        self._rate_per_s = np.max(np.stack(self._recent_rates), axis=0)
         self.chunks_accepted += 1
         self._awaiting_chunk = False
         self.last_chunk_stamp_s = chunk.observation_stamp_s

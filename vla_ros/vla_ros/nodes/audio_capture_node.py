@@ -67,7 +67,7 @@ class AudioCaptureNode(Node):
             raise ValueError("sample_rate_hz and chunk_ms must be > 0, channels in 1..255")
         self.errors = ErrorCounter(self)
         self.pub = self.create_publisher(AudioData, "audio", COMMAND_QOS)
-        chunk = max(1, int(round(chunk_ms / 1000.0 * self.rate_hz)))
+        chunk = max(1, round(chunk_ms / 1000.0 * self.rate_hz))
         self.stream = open_input_stream(device, self.rate_hz, channels, chunk, self._on_block)
         self.get_logger().info(
             f"capturing '{device or 'default'}' at {self.rate_hz} Hz, {channels} ch, "
@@ -92,7 +92,7 @@ class AudioCaptureNode(Node):
 def main(args=None) -> None:
     """Process entry point; exits with code 1 and the reason when there is no microphone."""
     try:
-        run_node(lambda: AudioCaptureNode(), args)
+        run_node(AudioCaptureNode, args)
     except AudioDeviceError as exc:
         print(f"audio_capture_node: {exc}", file=sys.stderr)
         sys.exit(1)

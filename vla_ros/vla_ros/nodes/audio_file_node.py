@@ -65,12 +65,12 @@ class AudioFileNode(Node):
             raise ValueError("parameter 'paths' names no WAV files")
         if chunk_ms <= 0.0 or self.rate_hz <= 0 or gap_s < 0.0 or start_delay_s < 0.0:
             raise ValueError("chunk_ms and sample_rate_hz must be > 0; gap_s, start_delay_s >= 0")
-        gap = np.zeros(int(round(gap_s * self.rate_hz)), dtype=np.int16)
+        gap = np.zeros(round(gap_s * self.rate_hz), dtype=np.int16)
         pieces = [gap]  # a microphone hears silence before anyone speaks, too
         for path in paths:
             pieces += [read_wav(Path(path), self.rate_hz), gap]
         self.playlist = np.concatenate(pieces)
-        self.chunk = max(1, int(round(chunk_ms / 1000.0 * self.rate_hz)))
+        self.chunk = max(1, round(chunk_ms / 1000.0 * self.rate_hz))
         self.pub = self.create_publisher(AudioData, "audio", COMMAND_QOS)
         self._t0_s = self._now_s() + start_delay_s
         self._sent = 0  # samples published so far (over all loops)
@@ -96,7 +96,9 @@ class AudioFileNode(Node):
                 self.done = True
                 self.get_logger().info("playlist finished")
                 return
-            idx = (np.arange(start, start + self.chunk) % self.playlist.size) if self.loop else None
+            idx = (
+                (np.arange(start, start + self.chunk) % self.playlist.size) if self.loop else None
+            )
             samples = (
                 self.playlist[idx]
                 if idx is not None
@@ -112,7 +114,7 @@ class AudioFileNode(Node):
 
 def main(args=None) -> None:
     """Process entry point: `python -m vla_ros.nodes.audio_file_node --ros-args ...`."""
-    run_node(lambda: AudioFileNode(), args)
+    run_node(AudioFileNode, args)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ Parameters (all read-only but trajectory_points; defaults and descriptions in PA
   backend, backend_options (a YAML mapping of the backend's config fields, in a string: on the
   command line quote it, -p 'backend_options:="{checkpoint_dir: models/vla, runtime: onnx}"');
   control_rate_hz, refill_fraction, blend, old_weight, ensemble_decay, jump_margin,
-  min_rate_per_s, max_chunk_age_s (chunk scheduling, core.chunking);
+  min_rate_per_s, rate_memory, max_chunk_age_s (chunk scheduling, core.chunking);
   max_skew_s, staleness_limit_s (observation assembly); trajectory_points, gripper_joint,
   base_frame, urdf_path, status_rate_hz, retry_interval_s.
 """
@@ -64,7 +64,8 @@ PARAMETERS = {
     "old_weight": (0.3, "weight of queued actions in weighted_average", True),
     "ensemble_decay": (0.01, "ACT temporal-ensembling decay", True),
     "jump_margin": (1.5, "output step <= this x the steepest chunk step", True),
-    "min_rate_per_s": (0.05, "[action units/s] floor of the output rate limit", True),
+    "min_rate_per_s": (0.1, "[action units/s] floor of the output rate limit", True),
+    "rate_memory": (2, "newest chunks whose steepest steps set the rate limit", True),
     "max_chunk_age_s": (2.0, "[s] discard chunks answering older observations", True),
     "max_skew_s": (0.1, "[s] largest camera/joint-state stamp difference", True),
     "staleness_limit_s": (0.5, "[s] largest camera image age at request time", True),

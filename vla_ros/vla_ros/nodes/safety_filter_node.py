@@ -187,6 +187,11 @@ class SafetyFilterNode(Node):
             sample = self.safety.reference_at(now + self.period_s)
             if sample is not None:
                 self.out_pub.publish(conv.float_array_to_msg(sample[0]))
+        elif self.mode == "twist":
+            twist = self.safety.twist_brake(self.twist_target, now)
+            if twist is not None:
+                values = [*twist.linear_m_s, *twist.angular_rad_s]
+                self.out_pub.publish(conv.twist_stamped_to_msg(values, now, self.robot.base_frame))
 
     def forward(self, result: FilterResult) -> None:
         """Publish what the core let through, and the status when the state changed."""

@@ -83,10 +83,10 @@ class SimNode(Node):
         self._joint_period_s = 1.0 / p["joint_state_rate_hz"]
         self._rtf = p["real_time_factor"]
         self._auto_reset = p["auto_reset"]
-        self.env = SimEnv(self._config)
-        self._seed, self._with_person = p["seed"], p["with_person"]
         self._walk_in = {k: p[f"walk_in_{k}"] for k in _WALK_IN_FIELDS}
         PersonSchedule(start_time_s=0.0, **self._walk_in)  # ValueError: refuse to start
+        self.env = SimEnv(self._config)
+        self._seed, self._with_person = p["seed"], p["with_person"]
         self.env.reset(self._seed, p["task"], with_person=self._with_person)
         self.errors = ErrorCounter(self)
         self.paused = False

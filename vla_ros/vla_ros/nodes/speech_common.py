@@ -42,9 +42,9 @@ def declare_speech_parameters(node: Node, sections: Sequence[str]) -> SpeechConf
         )
         if isinstance(default, list):
             descriptor.type = ParameterType.PARAMETER_STRING_ARRAY
-            # rclpy types an empty list as a byte array; [""] keeps it a string array
-            default = default or [""]
-        params[name] = node.declare_parameter(name, default, descriptor).value
+        # rclpy types an empty list as a byte array; [""] keeps it a string array
+        value = (default or [""]) if isinstance(default, list) else default
+        params[name] = node.declare_parameter(name, value, descriptor).value
     return speech_config_from_flat(params)
 
 

@@ -86,7 +86,7 @@ class SpeechFeedbackNode(Node):
 
 def main(args=None) -> None:
     """Process entry point: `python -m vla_ros.nodes.speech_feedback_node --ros-args ...`."""
-    run_node(lambda: SpeechFeedbackNode(), args)
+    run_node(SpeechFeedbackNode, args)
 
 
 if __name__ == "__main__":

@@ -29,10 +29,10 @@ from vla_ros.core.speech.grammar import CommandGrammar, CommandKind
 from vla_ros.core.speech.recognizer import CommandRecognizer
 from vla_ros.core.speech.vad import (
     VAD_SAMPLE_RATE_HZ,
+    StreamResampler,
     Utterance,
     UtteranceSegmenter,
     make_vad,
-    to_mono_16k,
 )
 from vla_ros.nodes.common import ErrorCounter, run_node
 from vla_ros.nodes.speech_common import CommandDispatcher, declare_speech_parameters
@@ -62,6 +62,7 @@ class SpeechNode(Node):
         self.grammar = CommandGrammar(config.vocabulary)
         self.recognizer = CommandRecognizer(self.grammar, config.asr)
         self.segmenter = UtteranceSegmenter(make_vad(config.vad), config.vad)
+        self.resampler = StreamResampler()
         self.dispatcher = CommandDispatcher(self, Instruction.SOURCE_VOICE)
         self.errors = ErrorCounter(self)
         self._expected_stamp_s: float | None = None
@@ -75,7 +76,7 @@ class SpeechNode(Node):
     def _on_audio(self, msg: AudioData) -> None:
         try:
             samples, rate_hz = conv.audio_from_msg(msg)
-            mono = to_mono_16k(samples, rate_hz)
+            mono = self.resampler.process(samples, rate_hz)
         except ValueError as exc:
             self.errors.report("bad_audio", exc)
             return
@@ -83,7 +84,9 @@ class SpeechNode(Node):
         if self._expected_stamp_s is not None and abs(stamp_s - self._expected_stamp_s) > (
             self.stream_gap_s
         ):
-            self.errors.report("audio_gap", f"stamp jumped by {stamp_s - self._expected_stamp_s:.3f} s")
+            self.errors.report(
+                "audio_gap", f"stamp jumped by {stamp_s - self._expected_stamp_s:.3f} s"
+            )
             self.segmenter.reset()
         self._expected_stamp_s = stamp_s + mono.size / VAD_SAMPLE_RATE_HZ
         for utterance in self.segmenter.process(mono, stamp_s):
@@ -111,7 +114,7 @@ class SpeechNode(Node):
 
 def main(args=None) -> None:
     """Process entry point: `python -m vla_ros.nodes.speech_node --ros-args ...`."""
-    run_node(lambda: SpeechNode(), args)
+    run_node(SpeechNode, args)
 
 
 if __name__ == "__main__":

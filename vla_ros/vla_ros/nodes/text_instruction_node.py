@@ -40,7 +40,7 @@ class TextInstructionNode(Node):
 
 def main(args=None) -> None:
     """Process entry point: `python -m vla_ros.nodes.text_instruction_node --ros-args ...`."""
-    run_node(lambda: TextInstructionNode(), args)
+    run_node(TextInstructionNode, args)
 
 
 if __name__ == "__main__":

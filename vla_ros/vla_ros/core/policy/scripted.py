@@ -4,11 +4,13 @@ The expert reads privileged simulator state (object poses), so this backend only
 the process that runs the simulator (rollouts, data collection, a sim-side policy server):
 it needs `state_fn` (e.g. SimEnv.state_view) and a RobotModel. A chunk is H consecutive
 expert steps from the observed joint positions; the expert's task comes from the
-observation's instruction (core.sim.tasks.parse_instruction).
+observation's instruction (core.sim.tasks.parse_instruction). The expert advances one step per
+`step_duration_s` of observation time; the rest of a chunk is its open-loop continuation.
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from typing import Any
 
@@ -34,6 +36,7 @@ class ScriptedPolicy:
         self.expert = expert
         self._state_fn = state_fn
         self._instruction: str | None = None
+        self._last_stamp_s: float | None = None
         self._spec = PolicySpec(
             action_space=ActionSpace.JOINT_POSITION,
             joint_names=tuple(ARM_JOINTS),
@@ -56,11 +59,23 @@ class ScriptedPolicy:
         if observation.instruction != self._instruction:
             self.expert.reset(parse_instruction(observation.instruction))
             self._instruction = observation.instruction
+            self._last_stamp_s = None
         q = observation.state_for(self._spec.joint_names)
         state = self._state_fn()
-        rows = []
-        for _ in range(self._spec.chunk_length):
+        step = self._spec.step_duration_s
+        # The expert's own timeline advances one act() per step of time elapsed since the
+        # last chunk (not per row handed out), so chunking does not make it run ahead.
+        elapsed = 1
+        if self._last_stamp_s is not None:
+            elapsed = max(1, round((observation.stamp_s - self._last_stamp_s) / step))
+        self._last_stamp_s = observation.stamp_s
+        for _ in range(elapsed):
             arm, gripper_m = self.expert.act(q, state)
+        rows = [np.append(arm, gripper_m)]
+        # The rest of the chunk is the expert's open-loop continuation, from a copy.
+        lookahead = copy.deepcopy(self.expert, memo={id(self.expert.robot): self.expert.robot})
+        for _ in range(self._spec.chunk_length - 1):
+            arm, gripper_m = lookahead.act(q, state)
             rows.append(np.append(arm, gripper_m))
         return ActionChunk(
             actions=np.stack(rows),

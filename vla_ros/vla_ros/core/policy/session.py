@@ -199,7 +199,7 @@ def scheduler_config(params: Mapping[str, Any], spec: PolicySpec) -> ChunkSchedu
     """ChunkSchedulerConfig from node parameters; velocity spaces ramp to zero on underrun."""
     names = (
         *("refill_fraction", "blend", "old_weight", "ensemble_decay", "jump_margin"),
-        *("min_rate_per_s", "max_chunk_age_s", "control_rate_hz"),
+        *("min_rate_per_s", "rate_memory", "max_chunk_age_s", "control_rate_hz"),
     )
     underrun = UnderrunMode.HOLD_LAST if spec.action_space.is_joint else UnderrunMode.ZERO
     return ChunkSchedulerConfig(**{n: params[n] for n in names}, underrun=underrun)

@@ -40,6 +40,8 @@ from vla_ros.core.safety.validation import validated_command, validated_joint_st
 
 # Relative allowance for the chord approximation of robot point speeds between checked states.
 _CHORD_MARGIN = 1.05
+# Largest point displacement for which cached link points stand in for fresh ones [m].
+_POINTS_REFRESH_M = 0.02
 # Robot point speeds are measured over this many checked states (see _ssm_caps).
 _SSM_STRIDE = 4
 
@@ -91,6 +93,7 @@ class SafetyFilter:
         if self._reach is not None and self._reach.shape != (len(self.joint_names),):
             raise ValueError(f"reach_m needs one value per joint, got {self._reach.shape}")
         self.twist_limiter = TwistLimiter(config, self._ssm_config)
+        self._points_cache: tuple[np.ndarray, np.ndarray] | None = None
         self._measured_q: np.ndarray | None = None
         self._measured_v: np.ndarray | None = None
         self._ref_times: np.ndarray | None = None  # absolute times of the reference samples
@@ -228,6 +231,12 @@ class SafetyFilter:
             self._speed_scale = 0.0 if self._state >= SafetyState.STOPPED else self._speed_scale
         return FilterResult(status=self.status(now_s, extra=reasons), trajectory=trajectory)
 
+    def twist_brake(self, target: str, now_s: float) -> TwistCommand | None:
+        """While HOLD/STOPPED/ESTOP: the next decelerating twist (None when at rest or OK)."""
+        if self._state < SafetyState.HOLD:
+            return None
+        return self.twist_limiter.brake(target, now_s)
+
     def reference_at(self, time_s: float) -> tuple[np.ndarray, np.ndarray] | None:
         """Reference position and velocity at time_s (for forward position controllers)."""
         if self._ref_times is None or self._ref_positions is None:
@@ -297,6 +306,22 @@ class SafetyFilter:
         group_of_segment = np.searchsorted(picks, np.arange(1, len(dense)), side="left") - 1
         return group_cap[np.clip(group_of_segment, 0, len(group_cap) - 1)]
 
+    def _link_points_near(self, q: np.ndarray) -> tuple[np.ndarray, float]:
+        """Link points of q, or of a cached state whose points lie within `slack` of q's.
+
+        link_points is the costliest call of a cycle; with the reach bounds the displacement
+        of every point since the cached state is at most sum_j |dq_j| R_j, which SSM then
+        adds to the link radii (conservative: people look that much closer).
+        """
+        if self._reach is not None and self._points_cache is not None:
+            cached_q, cached_points = self._points_cache
+            slack = float(max_point_speed_bound(q - cached_q, self._reach))
+            if slack <= _POINTS_REFRESH_M:
+                return cached_points, slack
+        points = self.model.link_points(q)
+        self._points_cache = (q.copy(), points)
+        return points, 0.0
+
     def _evaluate_humans(self, now_s: float) -> None:
         if self._measured_q is None:
             return
@@ -305,7 +330,7 @@ class SafetyFilter:
             self._ssm = evaluate_ssm((), np.zeros((0, 3)), 0.0, self._ssm_config)
             self.monitor.update_humans(now_s, inside_sp=False, clear=True)
             return
-        points = self.model.link_points(q0)
+        points, slack = self._link_points_near(q0)
         speed = 0.0
         if self._reach is not None:
             speed = float(max_point_speed_bound(v0, self._reach))
@@ -315,8 +340,12 @@ class SafetyFilter:
         radii = (
             self._radii if self._radii is not None and len(self._radii) == len(points) else None
         )
+        if slack > 0.0:  # points from a nearby state: every link may be up to `slack` closer
+            radii = (np.zeros(len(points)) if radii is None else radii) + slack
         self._ssm = evaluate_ssm(self._humans, points, speed, self._ssm_config, radii_m=radii)
-        clear = humans_clear(self._humans, points, self._ssm_config, radii_m=radii)
+        clear = self.monitor.human_stop_active and humans_clear(
+            self._humans, points, self._ssm_config, radii_m=radii
+        )
         inside = self._ssm_config.enabled and self._ssm.allowed_robot_speed_m_s <= 0.0
         self.monitor.update_humans(now_s, inside_sp=inside, clear=clear)
 

@@ -69,12 +69,19 @@ class PathGate:
 
     def check(self, q: np.ndarray) -> StateVerdict:
         """Cartesian zones first (cheap), then collisions with distances."""
-        if self._frames:
-            points = self.frame_positions(q)
-            if self._workspace is not None and not bool(np.all(self._workspace.contains(points))):
+        for frame in self._frames:
+            # plain float comparisons: this runs for every checked state of every command
+            x, y, z = self._model.fk(q, frame)[:3, 3].tolist()
+            ws = self._workspace
+            if ws is not None and not (
+                ws.min_m[0] <= x <= ws.max_m[0]
+                and ws.min_m[1] <= y <= ws.max_m[1]
+                and ws.min_m[2] <= z <= ws.max_m[2]
+            ):
                 return StateVerdict(False, 0.0, math.inf, "outside_workspace")
             for zone in self._keep_out:
-                if bool(np.any(zone.contains(points))):
+                lo, hi = zone.min_m, zone.max_m
+                if lo[0] <= x <= hi[0] and lo[1] <= y <= hi[1] and lo[2] <= z <= hi[2]:
                     return StateVerdict(False, 0.0, math.inf, f"inside_keep_out:{zone.name}")
         if self._checker is None:
             return StateVerdict(True, 1.0, math.inf, "")

@@ -15,8 +15,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from vla_ros.core.safety.limits import braking_velocity_limit
-
 # Share of each joint's acceleration budget spent on path acceleration; the rest absorbs the
 # change of direction when a sample straddles a corner of the polyline.
 PATH_ACCELERATION_SHARE = 0.8
@@ -101,48 +99,61 @@ def follow(
     if n_points < 2:
         return np.zeros(1), start_rate > 0.0, start_rate > 0.0
     end = float(arc[-1])
-    a_dt = path_acceleration * period_s
-    # backward pass: the speed allowed at each waypoint, given everything after it
-    reach = profile.point_cap.astype(float).copy()
-    for i in range(n_points - 2, -1, -1):
-        brake = braking_velocity_limit(
-            arc[i + 1] - arc[i], path_acceleration, period_s, reach[i + 1]
-        )
-        reach[i] = min(reach[i], float(brake))
-    seg_cap = profile.segment_cap.tolist()
-    reach_list = reach.tolist()
+    acc = path_acceleration
+    a_dt = acc * period_s
+    a_dt2 = a_dt * a_dt
+    two_a = 2.0 * acc
     arc_list = arc.tolist()
-    s, rate, accel = 0.0, max(start_rate, 0.0), 0.0
+    # backward pass: the speed allowed at each waypoint given everything after it (the same
+    # law as braking_velocity_limit, inlined: this loop runs on every command)
+    reach = profile.point_cap.astype(float).tolist()
+    for i in range(n_points - 2, -1, -1):
+        following = reach[i + 1]
+        brake = -a_dt + math.sqrt(
+            a_dt2 + following * following + two_a * (arc_list[i + 1] - arc_list[i])
+        )
+        reach[i] = min(reach[i], brake)
+    seg_cap = profile.segment_cap.tolist()
+    seg_cap.append(0.0)
+    s, rate, accel = 0.0, (start_rate if start_rate > 0.0 else 0.0), 0.0
     segment = 0
+    last_segment = n_points - 2
     out: list[float] = []
     exceeded = False
     overrun = False
-    jerk_dt = path_jerk * period_s
+    jerk_step = path_jerk * period_s * period_s
     for step in range(max_steps):
-        while segment < n_points - 2 and s >= arc_list[segment + 1]:
+        while segment < last_segment and s >= arc_list[segment + 1]:
             segment += 1
         distance = arc_list[segment + 1] - s
-        final = reach_list[segment + 1]
+        final = reach[segment + 1]
         desired = -a_dt + math.sqrt(
-            a_dt * a_dt + final * final + 2.0 * path_acceleration * max(distance, 0.0)
+            a_dt2 + final * final + two_a * (distance if distance > 0 else 0.0)
         )
-        desired = min(desired, seg_cap[segment] if segment < len(seg_cap) else 0.0)
+        cap = seg_cap[segment]
+        desired = min(desired, cap)
         # come to rest by the horizon: one step of braking per remaining step
-        desired = min(desired, a_dt * (max_steps - step - 1))
-        low = max(rate - a_dt, 0.0)
-        high = rate + min(a_dt, max(accel * period_s, 0.0) + jerk_dt * period_s)
+        horizon = a_dt * (max_steps - step - 1)
+        desired = min(desired, horizon)
+        low = rate - a_dt
+        low = max(low, 0.0)
+        ramp = accel * period_s
+        ramp = (ramp if ramp > 0.0 else 0.0) + jerk_step
+        high = rate + (ramp if ramp < a_dt else a_dt)
         if desired < low - 1e-12:
             exceeded = True
             new_rate = low
+        elif desired > high:
+            new_rate = high
         else:
-            new_rate = min(max(desired, low), high)
+            new_rate = desired if desired > low else low
         accel = (new_rate - rate) / period_s
         rate = new_rate
-        if s + rate * period_s >= end and rate > a_dt + 1e-12:
-            overrun = True
-        s = min(s + rate * period_s, end)
+        s += rate * period_s
         if s >= end:
-            rate = 0.0
+            if rate > a_dt + 1e-12:
+                overrun = True
+            s, rate = end, 0.0
         out.append(s)
         if rate <= 0.0 and (s >= end or desired <= 0.0):
             break

@@ -73,6 +73,11 @@ class SafetyMonitor:
                 self._clear_since_s = None
 
     # ------------------------------------------------------------------ queries
+    @property
+    def human_stop_active(self) -> bool:
+        """A person inside S_p stopped the robot and has not been clear long enough."""
+        return self._human_stop
+
     def faults(self, now_s: float) -> list[str]:
         """Active faults at now_s (empty: none)."""
         cfg = self._watchdog

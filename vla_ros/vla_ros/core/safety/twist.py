@@ -80,6 +80,13 @@ class TwistLimiter:
         twist = TwistCommand(out[:3].copy(), out[3:].copy(), now_s, command.target)
         return twist, notes, scale
 
+    def brake(self, target: str, now_s: float) -> TwistCommand | None:
+        """One cycle of decelerating the last output toward zero; None once at rest."""
+        if not np.any(self._last[target]):
+            return None
+        out = self._accelerate(target, np.zeros(6), now_s)
+        return TwistCommand(out[:3].copy(), out[3:].copy(), now_s, target)
+
     def _accelerate(self, target: str, desired: np.ndarray, now_s: float) -> np.ndarray:
         cfg = self._config.twist
         last = self._last[target]

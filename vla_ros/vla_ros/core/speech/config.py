@@ -76,7 +76,9 @@ def load_speech_config(path: str | Path, node_name: str = "speech_node") -> Spee
     for key in ("/**", node_name, "/" + node_name):
         section = (data.get(key) or {}).get("ros__parameters") or {}
         params.update(_flatten(section))
-    return speech_config_from_flat({k: v for k, v in params.items() if k.split(".")[0] in SECTIONS})
+    return speech_config_from_flat(
+        {k: v for k, v in params.items() if k.split(".")[0] in SECTIONS}
+    )
 
 
 def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:

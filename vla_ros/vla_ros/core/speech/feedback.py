@@ -21,7 +21,7 @@ _GERUNDS = {"pick": "picking", "put": "putting", "push": "pushing", "stack": "st
 
 
 def instruction_feedback(text: str) -> str:
-    """"pick up the red cube" -> "picking up the red cube"; "" (cancel) -> "cancelled"."""
+    """ "pick up the red cube" -> "picking up the red cube"; "" (cancel) -> "cancelled"."""
     words = text.strip().lower().split()
     if not words:
         return "cancelled"
@@ -54,7 +54,9 @@ class SafetyFeedback:
             return ""
         why = reason_phrase(reasons)
         if level == 4:
-            return f"emergency stop: {why}" if why and why != "emergency stop" else "emergency stop"
+            return (
+                f"emergency stop: {why}" if why and why != "emergency stop" else "emergency stop"
+            )
         if level == 3:
             return f"stopped: {why}" if why else "stopped"
         if previous in (3, 4):

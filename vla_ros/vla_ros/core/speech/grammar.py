@@ -211,7 +211,10 @@ class CommandGrammar:
             match = pattern.match(line)
             if match is None:
                 continue
-            fills = [self._canonical_fill(s, g.strip()) for s, g in zip(slots, match.groups())]
+            fills = [
+                self._canonical_fill(s, g.strip())
+                for s, g in zip(slots, match.groups(), strict=True)
+            ]
             canonical = template
             for slot, fill in zip(slots, fills, strict=True):
                 canonical = canonical.replace("{" + slot + "}", fill, 1)
@@ -290,7 +293,9 @@ class CommandGrammar:
         }
         for slot, fills in slot_fills.items():
             if fills:
-                lines.append(f"<{slot}> = " + " | ".join(self._jsgf_phrase(f) for f in fills) + ";")
+                lines.append(
+                    f"<{slot}> = " + " | ".join(self._jsgf_phrase(f) for f in fills) + ";"
+                )
         if voc.polite_prefixes:
             lines.append("<polite> = " + " | ".join(voc.polite_prefixes) + ";")
         if voc.polite_suffixes:

@@ -37,7 +37,7 @@ class VadConfig:
     webrtc_aggressiveness: int = 2  # webrtcvad mode 0..3 (3 rejects the most noise)
     min_speech_ms: float = 90.0  # shorter bursts (clicks, bumps) are ignored [ms]
     end_silence_ms: float = 450.0  # silence that ends an utterance [ms]
-    control_silence_ms: float = 130.0  # silence after a short utterance that is decoded at once
+    control_silence_ms: float = 90.0  # silence after a short utterance that is decoded at once
     max_control_utterance_ms: float = 1000.0  # utterances up to this long get the fast path [ms]
     pre_roll_ms: float = 250.0  # audio kept before the detected speech start [ms]
     max_utterance_s: float = 8.0  # longer speech is cut and decoded [s]
@@ -259,11 +259,20 @@ class UtteranceSegmenter:
         return None
 
 
-def to_mono_16k(samples: np.ndarray, sample_rate_hz: int) -> np.ndarray:
-    """(N,) or (N, channels) int16 at any rate -> (M,) int16 mono at 16 kHz."""
+def _mono(samples: np.ndarray) -> np.ndarray:
     x = np.asarray(samples)
     if x.ndim == 2:
         x = x.mean(axis=1) if x.shape[1] > 1 else x[:, 0]
+    return x
+
+
+def to_mono_16k(samples: np.ndarray, sample_rate_hz: int) -> np.ndarray:
+    """(N,) or (N, channels) int16 at any rate -> (M,) int16 mono at 16 kHz (one-shot).
+
+    For a stream use StreamResampler: resampling chunk by chunk here would click at every
+    chunk boundary.
+    """
+    x = _mono(samples)
     if sample_rate_hz == VAD_SAMPLE_RATE_HZ:
         return np.asarray(x, dtype=np.int16)
     if sample_rate_hz <= 0:
@@ -275,3 +284,46 @@ def to_mono_16k(samples: np.ndarray, sample_rate_hz: int) -> np.ndarray:
     g = gcd(int(sample_rate_hz), VAD_SAMPLE_RATE_HZ)
     y = resample_poly(x.astype(np.float64), VAD_SAMPLE_RATE_HZ // g, int(sample_rate_hz) // g)
     return np.clip(np.rint(y), -32768, 32767).astype(np.int16)
+
+
+class StreamResampler:
+    """Chunked audio at any rate -> continuous 16 kHz mono int16, without boundary clicks.
+
+    Keeps the anti-aliasing filter's state and the decimation phase between chunks. Rates that
+    are integer multiples of 16 kHz (32, 48, 96 kHz) are filtered and decimated exactly; other
+    rates (44.1 kHz) are interpolated linearly after the same low-pass.
+    """
+
+    def __init__(self) -> None:
+        self._rate_hz = 0
+        self._taps = np.zeros(0)
+        self._zi = np.zeros(0)
+        self._position = 0.0  # input-sample index of the next output sample
+        self._previous = 0.0  # last filtered sample of the previous chunk
+
+    def process(self, samples: np.ndarray, sample_rate_hz: int) -> np.ndarray:
+        """One chunk in, the 16 kHz samples it completes out."""
+        x = _mono(samples).astype(np.float64)
+        if sample_rate_hz == VAD_SAMPLE_RATE_HZ:
+            return np.clip(np.rint(x), -32768, 32767).astype(np.int16)
+        if sample_rate_hz <= 0:
+            raise ValueError(f"sample rate must be positive, got {sample_rate_hz}")
+        from scipy.signal import firwin, lfilter  # lazy: only non-16 kHz sources need it
+
+        if sample_rate_hz != self._rate_hz:
+            self._rate_hz = int(sample_rate_hz)
+            cutoff = 0.45 * min(VAD_SAMPLE_RATE_HZ, sample_rate_hz)
+            self._taps = firwin(63, cutoff, fs=sample_rate_hz)
+            self._zi = np.zeros(self._taps.size - 1)
+            self._position = 0.0
+            self._previous = 0.0
+        filtered, self._zi = lfilter(self._taps, [1.0], x, zi=self._zi)
+        step = sample_rate_hz / VAD_SAMPLE_RATE_HZ
+        n = filtered.size
+        # output positions relative to this chunk; linear interpolation across the boundary
+        positions = np.arange(self._position, n, step)
+        extended = np.concatenate([[self._previous], filtered])
+        y = np.interp(positions + 1.0, np.arange(n + 1), extended)
+        self._position = (positions[-1] + step - n) if positions.size else self._position - n
+        self._previous = float(filtered[-1]) if n else self._previous
+        return np.clip(np.rint(y), -32768, 32767).astype(np.int16)

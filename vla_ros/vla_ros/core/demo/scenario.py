@@ -1,0 +1,89 @@
+"""The demo's scenario: which task, said how, with whom walking in, run by which policy."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from vla_ros.core.sim.tasks import FAMILIES, PLACE_TARGETS, PUSH_DIRECTIONS, TaskSpec
+from vla_ros.core.sim.tasks import parse_instruction as parse_task
+
+POLICY_BACKENDS = ("embedded", "remote", "lerobot", "scripted")
+CHECKPOINT_FILE = "config.json"  # what makes a directory an embedded-VLA checkpoint
+
+
+def resolve_instruction(task: str, seed: int, colours: Sequence[str]) -> str:
+    """The canonical instruction of the demo's episode.
+
+    `task` is a family ("pick", ...) or a full instruction; a family gets cube colours drawn
+    with `seed` from `colours` (those both the simulator and the command language know, so
+    the sentence can be spoken). ValueError for anything else.
+    """
+    text = task.strip().lower()
+    if text in FAMILIES:
+        if len(colours) < 2:
+            raise ValueError("need at least two cube colours the command language knows")
+        rng = np.random.default_rng(seed)
+        first, second = (str(c) for c in rng.permutation(np.array(list(colours)))[:2])
+        spec = {
+            "pick": TaskSpec("pick", first),
+            "place": TaskSpec("place", first, target=str(rng.choice(PLACE_TARGETS))),
+            "push": TaskSpec("push", first, direction=str(rng.choice(PUSH_DIRECTIONS))),
+            "stack": TaskSpec("stack", first, base_colour=second),
+        }[text]
+        return spec.instruction
+    spec = parse_task(text)
+    unknown = [c for c in spec.colours_needed if c not in colours]
+    if unknown:
+        raise ValueError(f"colour(s) {unknown} not in the command language {list(colours)}")
+    return spec.instruction
+
+
+def choose_backend(requested: str, checkpoint_dir: str | Path) -> tuple[str, str]:
+    """(backend, why): `requested`, else embedded with a checkpoint, else scripted."""
+    if requested:
+        if requested not in POLICY_BACKENDS:
+            raise ValueError(f"unknown backend '{requested}' (one of {POLICY_BACKENDS})")
+        return requested, "requested"
+    checkpoint = Path(checkpoint_dir) / CHECKPOINT_FILE
+    if checkpoint.is_file():
+        return "embedded", f"checkpoint found at {checkpoint.parent}"
+    return (
+        "scripted",
+        f"no trained checkpoint at {checkpoint.parent}: the simulator's scripted expert stands "
+        "in for the VLA (served from the sim process over the policy protocol)",
+    )
+
+
+@dataclass(frozen=True)
+class WalkIn:
+    """The person's walk past the cell (see core.sim.person.PersonSchedule)."""
+
+    speed_m_s: float = 1.2  # [m/s]
+    closest_approach_m: float = 1.0  # [m] from the robot base
+    bearing_rad: float = math.pi  # [rad] direction of the closest point; pi = behind the robot
+    pause_s: float = 1.5  # [s] standing at the closest point
+    walk_sign: float = 1.0  # +1 / -1 along the walk line
+    delay_s: float = 0.0  # [s] simulated time after the instruction before the walk starts
+
+    def __post_init__(self) -> None:
+        if not (self.speed_m_s > 0.0 and self.closest_approach_m > 0.0):
+            raise ValueError("speed_m_s and closest_approach_m must be > 0")
+        if self.pause_s < 0.0 or self.delay_s < 0.0:
+            raise ValueError("pause_s and delay_s must be >= 0")
+        if self.walk_sign not in (-1.0, 1.0):
+            raise ValueError("walk_sign must be +1 or -1")
+
+    def sim_parameters(self) -> dict[str, float]:
+        """The sim node's walk_in_* parameters."""
+        return {
+            "walk_in_speed_m_s": self.speed_m_s,
+            "walk_in_closest_approach_m": self.closest_approach_m,
+            "walk_in_bearing_rad": self.bearing_rad,
+            "walk_in_pause_s": self.pause_s,
+            "walk_in_walk_sign": self.walk_sign,
+        }

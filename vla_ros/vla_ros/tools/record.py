@@ -1,0 +1,113 @@
+"""`vla-ros record`: scripted-expert demonstrations in the simulated cell, one MCAP per episode.
+
+Each file is a rosbag2-compatible MCAP (camera, joint states, controller commands, the
+instruction; see core.recording) named <family>_<seed>.mcap; `vla-ros train` reads them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import sys
+from pathlib import Path
+
+FAMILIES = ("pick", "place", "push", "stack")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of `vla-ros record`."""
+    parser.add_argument(
+        "--tasks",
+        nargs="+",
+        default=list(FAMILIES),
+        choices=FAMILIES,
+        help="task families to record (default: all)",
+    )
+    parser.add_argument(
+        "--episodes", type=int, default=10, help="episodes per task family (seeds in a row)"
+    )
+    parser.add_argument("--first-seed", type=int, default=0, help="seed of the first episode")
+    parser.add_argument("--width", type=int, default=320, help="image width [px]")
+    parser.add_argument("--height", type=int, default=240, help="image height [px]")
+    parser.add_argument(
+        "--act-period-s", type=float, default=0.1, help="seconds between recorded actions"
+    )
+    parser.add_argument("--no-depth", action="store_true", help="record colour only")
+    parser.add_argument(
+        "--with-person", action="store_true", help="a random person walks past in each episode"
+    )
+    parser.add_argument(
+        "--keep-failures", action="store_true", help="keep episodes the expert failed"
+    )
+    parser.add_argument(
+        "--output-dir", default="", help="directory (default data/expert-<date>-<time>)"
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Record; 0 when at least one episode per family succeeded."""
+    if args.episodes < 1:
+        raise SystemExit("--episodes must be >= 1")
+    os.environ.setdefault("MUJOCO_GL", "egl")  # headless rendering unless the user chose
+    from tqdm import tqdm
+
+    from vla_ros.core.robot_model import RobotModel
+    from vla_ros.core.sim.env import SimConfig, SimEnv, default_urdf_path
+    from vla_ros.core.sim.expert import ExpertConfig, ScriptedExpert
+    from vla_ros.core.sim.rollout import record_episode
+
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    out = Path(args.output_dir or f"data/expert-{stamp}")
+    out.mkdir(parents=True, exist_ok=True)
+    env = SimEnv(SimConfig(image_width_px=args.width, image_height_px=args.height))
+    expert = ScriptedExpert(
+        RobotModel.from_urdf(default_urdf_path()), ExpertConfig(act_period_s=args.act_period_s)
+    )
+    kept: dict[str, int] = dict.fromkeys(args.tasks, 0)
+    frames = 0
+    seeds = range(args.first_seed, args.first_seed + args.episodes)
+    bar = tqdm(total=len(args.tasks) * args.episodes, unit="episode", disable=args.quiet)
+    try:
+        for family in args.tasks:
+            for seed in seeds:
+                path = out / f"{family}_{seed:05d}.mcap"
+                result = record_episode(
+                    env,
+                    expert,
+                    path,
+                    seed=seed,
+                    task=family,
+                    with_person=args.with_person,
+                    act_period_s=args.act_period_s,
+                    with_depth=not args.no_depth,
+                )
+                if result.success or args.keep_failures:
+                    kept[family] += 1
+                    frames += result.steps
+                else:
+                    path.unlink()
+                bar.update(1)
+                bar.set_postfix_str(
+                    f"{family} seed {seed}: {'ok' if result.success else 'failed'}"
+                )
+    finally:
+        bar.close()
+        env.close()
+    total = sum(kept.values())
+    print(f"recorded {total} episodes ({frames} frames) in {out}")
+    for family, count in kept.items():
+        print(f"  {family}: {count}/{args.episodes}")
+    return 0 if all(kept.values()) else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Standalone entry point: `python -m vla_ros.tools.record --tasks pick --episodes 5`."""
+    parser = argparse.ArgumentParser(prog="vla-ros record", description=__doc__)
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
