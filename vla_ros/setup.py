@@ -12,6 +12,12 @@ NODES = {
     "sim_node": "vla_ros.nodes.sim_node:main",
     "human_detector_node": "vla_ros.nodes.human_detector_node:main",
     "policy_node": "vla_ros.nodes.policy_node:main",
+    "safety_filter_node": "vla_ros.nodes.safety_filter_node:main",
+    "speech_node": "vla_ros.nodes.speech_node:main",
+    "audio_file_node": "vla_ros.nodes.audio_file_node:main",
+    "audio_capture_node": "vla_ros.nodes.audio_capture_node:main",
+    "speech_feedback_node": "vla_ros.nodes.speech_feedback_node:main",
+    "text_instruction_node": "vla_ros.nodes.text_instruction_node:main",
 }
 TOOLS = {
     "vla-ros": "vla_ros.cli:main",

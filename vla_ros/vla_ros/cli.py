@@ -12,6 +12,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "serve": ("vla_ros.tools.serve", "serve a policy backend over openpi's websocket protocol"),
     "train": ("vla_ros.tools.train", "train the embedded VLA on recorded MCAP episodes"),
     "eval": ("vla_ros.tools.evaluate", "closed-loop success of a policy in the simulated cell"),
+    "say": ("vla_ros.tools.say", "publish one typed command (instruction or control word) and exit"),
 }
 
 

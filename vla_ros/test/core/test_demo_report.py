@@ -91,6 +91,7 @@ def test_a_person_stop_with_rest_resume_and_success_passes():
     assert report.stopped_for_person and report.resumed_after_person
     assert report.contacts == 0 and report.min_true_separation_m == pytest.approx(0.55)
     assert report.success_episode_time_s == pytest.approx(9.5) and report.within_time_limit
+    assert report.success_at_end
     lat = report.latencies_s
     assert lat["walk_in_to_first_detection_s"] == pytest.approx(0.8)
     assert lat["person_stop_to_rest_s"] == pytest.approx(0.3)

@@ -121,8 +121,11 @@ def test_spoken_demo_uses_the_speech_node_and_a_typed_line_sets_the_task(tmp_pat
     assert plan.typed_text is None and plan.walk is None
     names = {p.name for p in demo.node_processes(plan, args, tmp_path)}
     assert "speech" in names and "text_instruction" not in names
-    typed = demo.make_plan(parse(demo, ["--text", "push the red cube to the left"]))
-    assert typed.instruction == "push the red cube to the left"
+    typed = demo.make_plan(parse(demo, ["--text", "please push red cube to the left"]))
+    assert typed.instruction == "push the red cube to the left"  # canonical, like the node
+    assert typed.typed_text == "please push red cube to the left"  # typed as given
+    with pytest.raises(demo.DemoError, match="not a task"):
+        demo.make_plan(parse(demo, ["--text", "stop"]))
     with pytest.raises(demo.DemoError, match="backend-options"):
         demo.make_plan(parse(demo, ["--backend", "remote"]))
 

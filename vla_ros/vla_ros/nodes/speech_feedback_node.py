@@ -33,8 +33,16 @@ class SpeechFeedbackNode(Node):
                 "mute", False, ParameterDescriptor(description="publish text only, no audio")
             ).value
         )
-        self.voice = str(self.declare_parameter("voice", "en-us").value)
-        self.rate_wpm = int(self.declare_parameter("rate_wpm", 165).value)
+        self.voice = str(
+            self.declare_parameter(
+                "voice", "en-us", ParameterDescriptor(description="espeak-ng voice")
+            ).value
+        )
+        self.rate_wpm = int(
+            self.declare_parameter(
+                "rate_wpm", 165, ParameterDescriptor(description="speaking rate [words/min]")
+            ).value
+        )
         self.espeak = shutil.which("espeak-ng")
         if self.espeak is None and not self.mute:
             self.get_logger().warning("espeak-ng not found: feedback is published as text only")

@@ -243,8 +243,14 @@ def make_plan(args: argparse.Namespace) -> Plan:
     speech = load_speech_config(resource_path("config", "speech.yaml"))
     colours = [c for c in speech.vocabulary.colors if c in COLOURS]
     task = args.task
-    if args.text:  # a typed line that is itself an instruction sets the task
-        task = args.text
+    if args.text:  # a typed line sets the task, read as the text node will read it
+        from vla_ros.core.speech.grammar import CommandGrammar, CommandKind
+        from vla_ros.core.speech.recognizer import recognize_text
+
+        typed = recognize_text(CommandGrammar(speech.vocabulary), args.text)
+        if typed.kind is not CommandKind.TASK:
+            raise DemoError(f"--text '{args.text}' is not a task instruction ({typed.reason})")
+        task = typed.text
     try:
         instruction = resolve_instruction(task, args.seed, colours)
     except ValueError as exc:

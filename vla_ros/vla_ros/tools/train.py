@@ -17,6 +17,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--learning-rate", type=float, default=3e-4)
     parser.add_argument("--chunk-length", type=int, default=16, help="actions per chunk (H)")
     parser.add_argument("--image-size", type=int, default=96, help="square input size [px]")
+    parser.add_argument(
+        "--image-height", type=int, default=0, help="input height [px] (0: --image-size)"
+    )
+    parser.add_argument(
+        "--image-width", type=int, default=0, help="input width [px] (0: --image-size)"
+    )
+    parser.add_argument("--hidden-dim", type=int, default=256, help="width of the MLPs")
+    parser.add_argument(
+        "--cnn-channels",
+        type=int,
+        nargs="+",
+        default=[32, 64, 96, 128],
+        help="channels of the stride-2 conv blocks",
+    )
+    parser.add_argument(
+        "--pooling", choices=("mean", "keypoints"), default="mean", help="image pooling"
+    )
+    parser.add_argument(
+        "--image-shift-px", type=int, default=0, help="random shift augmentation [px]"
+    )
     parser.add_argument("--use-depth", action="store_true", help="add the depth channel")
     parser.add_argument("--flow-steps", type=int, default=10, help="Euler steps at inference")
     parser.add_argument("--paraphrase-probability", type=float, default=0.5)
@@ -36,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     paths = recording_paths(args.episodes)
     spec, episodes = load_recordings(
         paths,
-        image_size=(args.image_size, args.image_size),
+        image_size=(args.image_height or args.image_size, args.image_width or args.image_size),
         chunk_length=args.chunk_length,
         use_depth=args.use_depth,
     )
@@ -50,6 +70,9 @@ def run(args: argparse.Namespace) -> int:
         spec=spec,
         head=args.head,
         flow_steps=args.flow_steps,
+        hidden_dim=args.hidden_dim,
+        cnn_channels=tuple(args.cnn_channels),
+        pooling=args.pooling,
         metadata={"episodes": [str(p) for p in paths]},
     )
     settings = TrainConfig(
@@ -59,6 +82,7 @@ def run(args: argparse.Namespace) -> int:
         paraphrase_probability=args.paraphrase_probability,
         seed=args.seed,
         num_threads=args.threads,
+        image_shift_px=args.image_shift_px,
     )
     result = train(episodes, model_config, settings, out_dir=args.out, init_checkpoint=args.init)
     logging.info("final loss %.4f; checkpoint %s", result.losses[-1], result.checkpoint_dir)

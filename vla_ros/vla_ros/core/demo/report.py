@@ -50,6 +50,7 @@ class DemoReport:
     success: bool  # the simulator's success predicate became true
     success_episode_time_s: float | None  # [s] episode time of the first success
     within_time_limit: bool  # success before the task's time limit
+    success_at_end: bool  # the success predicate still held at the end of the run
     stops: tuple[Interval, ...]  # STOPPED / ESTOP after the instruction
     person_stops: tuple[Interval, ...]  # the stops caused by a person inside S_p
     holds: tuple[Interval, ...]  # HOLD (no fresh command) after the instruction
@@ -248,6 +249,7 @@ def analyse(
         success=success,
         success_episode_time_s=first_success.elapsed_s if first_success else None,
         within_time_limit=within,
+        success_at_end=bool(episode and episode[-1].success),
         stops=stops,
         person_stops=person_stops,
         holds=holds,
@@ -280,6 +282,7 @@ def summary_lines(report: DemoReport) -> list[str]:
         + (
             f" at {_fmt(report.success_episode_time_s, ' s', 1)} episode time"
             f"{'' if report.within_time_limit else ' (after the time limit)'}"
+            f"{'' if report.success_at_end else '; it did not hold until the end'}"
             if report.success
             else ""
         ),
@@ -432,6 +435,7 @@ def plot_timeline(timeline: DemoTimeline, path: str | Path, *, title: str = "") 
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out)
     plt.close(fig)
     return out

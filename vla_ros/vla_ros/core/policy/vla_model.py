@@ -47,6 +47,7 @@ class VlaConfig:
     token_bins: int = 64  # bins per action element (token head)
     token_clip: float = 3.0  # [std] range of the bins in normalised units (token head)
     lang_dim: int = EMBEDDING_DIM  # size of the instruction embedding
+    pooling: str = "mean"  # image pooling: "mean" or "keypoints" (mean + spatial soft-argmax)
     metadata: dict[str, Any] = field(default_factory=dict, compare=False)  # e.g. training info
 
     def __post_init__(self) -> None:
@@ -58,6 +59,8 @@ class VlaConfig:
             raise ValueError("flow_steps and head_layers must be >= 1")
         if self.token_bins < 2 or not self.token_clip > 0.0:
             raise ValueError("token_bins must be >= 2 and token_clip > 0")
+        if self.pooling not in ("mean", "keypoints"):
+            raise ValueError(f"pooling must be 'mean' or 'keypoints', got '{self.pooling}'")
         object.__setattr__(self, "cnn_channels", tuple(int(c) for c in self.cnn_channels))
 
     def to_dict(self) -> dict[str, Any]:
@@ -73,6 +76,7 @@ class VlaConfig:
             "token_bins": self.token_bins,
             "token_clip": self.token_clip,
             "lang_dim": self.lang_dim,
+            "pooling": self.pooling,
             "metadata": self.metadata,
         }
 
@@ -106,6 +110,7 @@ def build_net(config: VlaConfig) -> VlaNet:
         flow_steps=config.flow_steps,
         token_bins=config.token_bins,
         token_clip=config.token_clip,
+        pooling=config.pooling,
     )
 
 

@@ -22,6 +22,8 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F  # noqa: N812
 
+POOLINGS = ("mean", "keypoints")
+
 
 class FiLM(nn.Module):
     """Feature-wise linear modulation: x * (1 + gamma(c)) + beta(c)."""
@@ -51,19 +53,47 @@ class ConvBlock(nn.Module):
         return F.silu(self.film(self.norm(self.conv(x)), cond))
 
 
+def spatial_soft_argmax(features: Tensor) -> Tensor:
+    """(N, C, H, W) -> (N, 2C): per channel, the softmax-weighted mean (x, y) in [-1, 1].
+
+    Keypoints keep where things are, which a global mean pool throws away (Levine et al. 2016;
+    robomimic's default visual pooling).
+    """
+    n, c, h, w = features.shape
+    weights = torch.softmax(features.flatten(2), dim=-1).reshape(n, c, h, w)
+    xs = torch.linspace(-1.0, 1.0, w, dtype=features.dtype)
+    ys = torch.linspace(-1.0, 1.0, h, dtype=features.dtype)
+    x = (weights.sum(dim=2) * xs).sum(dim=-1)
+    y = (weights.sum(dim=3) * ys).sum(dim=-1)
+    return torch.cat([x, y], dim=-1)
+
+
 class VisionEncoder(nn.Module):
-    """Language-conditioned CNN shared by all cameras; a learned embedding tells them apart."""
+    """Language-conditioned CNN shared by all cameras; a learned embedding tells them apart.
+
+    pooling "mean": global average of the last feature map; "keypoints": the average plus a
+    spatial soft-argmax (x, y) per channel, so the context knows where the named object is.
+    """
 
     def __init__(
-        self, in_channels: int, channels: tuple[int, ...], cond_dim: int, n_cameras: int
+        self,
+        in_channels: int,
+        channels: tuple[int, ...],
+        cond_dim: int,
+        n_cameras: int,
+        pooling: str = "mean",
     ) -> None:
         super().__init__()
+        if pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {POOLINGS}, got '{pooling}'")
         dims = (in_channels, *channels)
         self.blocks = nn.ModuleList(
             ConvBlock(dims[i], dims[i + 1], cond_dim) for i in range(len(channels))
         )
-        self.camera_embedding = nn.Parameter(torch.zeros(n_cameras, channels[-1]))
-        self.out_dim = n_cameras * channels[-1]
+        self.pooling = pooling
+        per_camera = channels[-1] * (3 if pooling == "keypoints" else 1)
+        self.camera_embedding = nn.Parameter(torch.zeros(n_cameras, per_camera))
+        self.out_dim = n_cameras * per_camera
 
     def forward(self, images: Tensor, cond: Tensor) -> Tensor:
         batch, n_cams = images.shape[:2]
@@ -71,8 +101,10 @@ class VisionEncoder(nn.Module):
         cond_rep = cond.repeat_interleave(n_cams, dim=0)
         for block in self.blocks:
             x = block(x, cond_rep)
-        pooled = x.mean(dim=(2, 3)).reshape(batch, n_cams, -1) + self.camera_embedding
-        return pooled.flatten(1)
+        pooled = x.mean(dim=(2, 3))
+        if self.pooling == "keypoints":
+            pooled = torch.cat([pooled, spatial_soft_argmax(x)], dim=-1)
+        return (pooled.reshape(batch, n_cams, -1) + self.camera_embedding).flatten(1)
 
 
 class ResidualMLP(nn.Module):
@@ -122,6 +154,7 @@ class VlaNet(nn.Module):
         flow_steps: int,
         token_bins: int,
         token_clip: float,
+        pooling: str = "mean",
     ) -> None:
         super().__init__()
         if head not in ("flow", "tokens"):
@@ -133,7 +166,9 @@ class VlaNet(nn.Module):
         self.token_bins = token_bins
         self.token_clip = token_clip
         self.lang = nn.Sequential(nn.Linear(lang_dim, hidden_dim), nn.SiLU())
-        self.vision = VisionEncoder(4 if use_depth else 3, cnn_channels, hidden_dim, n_cameras)
+        self.vision = VisionEncoder(
+            4 if use_depth else 3, cnn_channels, hidden_dim, n_cameras, pooling=pooling
+        )
         self.state = nn.Sequential(nn.Linear(state_dim, hidden_dim), nn.SiLU())
         fused = self.vision.out_dim + 2 * hidden_dim
         self.context = nn.Sequential(

@@ -6,6 +6,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -19,6 +20,9 @@ from vla_ros.core.policy.vla_model import (
 )
 from vla_ros.core.training.dataset import ChunkDataset, Episode
 from vla_ros.core.training.paraphrase import augment, paraphrases
+
+if TYPE_CHECKING:
+    import torch
 
 
 @dataclass(frozen=True)
@@ -34,6 +38,7 @@ class TrainConfig:
     seed: int = 0  # seeds torch, numpy sampling and paraphrases: same seed, same run
     num_threads: int = 2  # torch CPU threads
     progress: bool = True  # show a tqdm progress bar
+    image_shift_px: int = 0  # random image translation augmentation, up to +-this [px]
 
     def __post_init__(self) -> None:
         if self.steps < 1 or self.batch_size < 1:
@@ -42,6 +47,8 @@ class TrainConfig:
             raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")
         if not 0.0 <= self.paraphrase_probability <= 1.0:
             raise ValueError("paraphrase_probability must be in [0, 1]")
+        if self.image_shift_px < 0:
+            raise ValueError("image_shift_px must be >= 0")
 
 
 @dataclass(frozen=True)
@@ -87,6 +94,7 @@ def train(
         optimiser,
         lambda step: 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * step / train_config.steps)),
     )
+    cache = rgb_cache(dataset) if not model_config.spec.use_depth else None
     losses: list[float] = []
     bar = tqdm(range(train_config.steps), desc="train", disable=not train_config.progress)
     for _ in bar:
@@ -94,12 +102,18 @@ def train(
         images, states, langs, targets = [], [], [], []
         for i in index:
             observation = dataset.observation(int(i))
-            images.append(preprocess_images(observation, model_config.spec)[0])
+            if cache is None:
+                images.append(preprocess_images(observation, model_config.spec)[0])
             states.append(observation.joint_positions)
             text = augment(observation.instruction, rng, train_config.paraphrase_probability)
             langs.append(embeddings[text] if text in embeddings else encoder.encode(text))
             targets.append(dataset.target(int(i))[0])
-        batch_images = torch.from_numpy(np.stack(images))
+        if cache is not None:
+            batch_images = torch.from_numpy(cache[index].astype(np.float32) / 255.0)
+        else:
+            batch_images = torch.from_numpy(np.stack(images))
+        if train_config.image_shift_px > 0:
+            batch_images = random_shift(batch_images, train_config.image_shift_px, rng)
         batch_states = torch.from_numpy(np.stack(states).astype(np.float32))
         batch_langs = torch.from_numpy(np.stack(langs).astype(np.float32))
         batch_targets = torch.from_numpy(np.stack(targets).astype(np.float32))
@@ -130,3 +144,43 @@ def train(
         config = VlaConfig(**{**model_config.__dict__, "metadata": metadata})
         checkpoint = save_checkpoint(net, config, out_dir)
     return TrainResult(losses=losses, checkpoint_dir=checkpoint)
+
+
+def rgb_cache(dataset: ChunkDataset) -> np.ndarray:
+    """(N, cameras, 3, H, W) uint8 of every sample's images at the spec size, so training
+    steps index an array instead of resizing and converting each frame again."""
+    spec = dataset.spec
+    height, width = spec.image_size
+    cache = np.empty((len(dataset), len(spec.image_keys), 3, height, width), dtype=np.uint8)
+    row = 0
+    for episode in dataset.episodes:
+        for c, key in enumerate(spec.image_keys):
+            frames = np.asarray(episode.images[key])
+            if frames.shape[1:3] != (height, width):
+                frames = np.stack([_resize_rgb(f, height, width) for f in frames])
+            cache[row : row + episode.length, c] = frames.transpose(0, 3, 1, 2)
+        row += episode.length
+    return cache
+
+
+def _resize_rgb(image: np.ndarray, height: int, width: int) -> np.ndarray:
+    import cv2
+
+    interpolation = cv2.INTER_AREA if image.shape[0] > height else cv2.INTER_LINEAR
+    return np.asarray(cv2.resize(image, (width, height), interpolation=interpolation))
+
+
+def random_shift(
+    images: torch.Tensor, max_shift_px: int, rng: np.random.Generator
+) -> torch.Tensor:
+    """Translate each sample's images by up to +-max_shift_px (edge pixels repeated), the
+    DrQ / diffusion-policy augmentation against over-fitting to exact pixel positions."""
+    import torch
+    from torch.nn import functional as F  # noqa: N812
+
+    batch, cams, channels, height, width = images.shape
+    pad = max_shift_px
+    padded = F.pad(images.flatten(0, 1), (pad, pad, pad, pad), mode="replicate")
+    shifts = rng.integers(0, 2 * pad + 1, size=(batch * cams, 2))
+    crops = [padded[k, :, dy : dy + height, dx : dx + width] for k, (dy, dx) in enumerate(shifts)]
+    return torch.stack(crops).reshape(batch, cams, channels, height, width)
