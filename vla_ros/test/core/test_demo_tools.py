@@ -51,6 +51,8 @@ def test_backend_defaults_to_embedded_only_with_a_checkpoint(tmp_path):
     backend, why = choose_backend("", tmp_path)
     assert backend == "scripted" and "no trained checkpoint" in why
     (tmp_path / "config.json").write_text("{}")
+    assert choose_backend("", tmp_path)[0] == "scripted"  # no weights yet
+    (tmp_path / "model.safetensors").write_bytes(b"")
     assert choose_backend("", tmp_path)[0] == "embedded"
     assert choose_backend("remote", tmp_path) == ("remote", "requested")
     with pytest.raises(ValueError):

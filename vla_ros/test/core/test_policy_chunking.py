@@ -178,7 +178,12 @@ def test_latency_compensation_picks_the_action_for_now(stamp_s, step_s, elapsed_
     )
     values = np.arange(length, dtype=float)[:, None] * 10.0  # action i has value 10 * i
     scheduler = AsyncChunkScheduler(ChunkSchedulerConfig(max_chunk_age_s=1e6), 1)
-    assert scheduler.add_chunk(chunk(values, stamp_s, step_s), now_s=now)
+    accepted = scheduler.add_chunk(chunk(values, stamp_s, step_s), now_s=now)
+    if elapsed_steps > length - 1 + 1e-6:
+        # past the chunk's last instant: nothing to interpolate, the chunk is stale
+        assert not accepted and scheduler.chunks_discarded == 1
+        return
+    assert accepted
     out = scheduler.tick(now)
     # The first emitted action is the chunk sampled at `now`: 10 * elapsed steps, not row 0.
     assert out.action[0] == pytest.approx(10.0 * elapsed_steps, abs=1e-4)

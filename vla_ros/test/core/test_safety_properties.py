@@ -52,7 +52,7 @@ def report_counts():
         f"\nsafety property tests: {TOTALS['commands']} proposed commands "
         f"({TOTALS['accepted']} accepted, {TOTALS['rejected']} rejected), "
         f"{TOTALS['states_checked']} path states re-checked for collision; "
-        f"valid proposals rejected by state: {REJECTIONS}"
+        f"main-stream rejections by cause: {REJECTIONS}"
     )
 
 
@@ -208,7 +208,7 @@ class Scenario:
                 assert result.status.state < SafetyState.STOPPED
             else:
                 TOTALS["rejected"] += 1
-                key = result.error.split(":")[0] if valid else "invalid"
+                key = result.error.split(":")[0] if valid else "adversarial"
                 REJECTIONS[key] = REJECTIONS.get(key, 0) + 1
             if result.trajectory is not None:
                 self.check(result.trajectory, result.status)

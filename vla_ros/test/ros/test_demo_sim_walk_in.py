@@ -71,3 +71,46 @@ def test_invalid_walk_parameters_refuse_to_start(executor):
                 Parameter("walk_in_speed_m_s", value=-1.0),
             ],
         )
+
+
+def test_sim_process_serves_the_scripted_expert_to_a_remote_client(executor):
+    """`vla-ros sim --serve-scripted-policy-port`: the remote backend gets expert chunks that
+    follow the live episode (here: towards the cube of the instruction)."""
+    import argparse
+
+    from vla_ros.core.policy.backends import make_policy
+    from vla_ros.core.policy.interface import Observation
+    from vla_ros.tools import sim as sim_tool
+
+    sim = SimNode(
+        context=executor.context,
+        parameter_overrides=[
+            Parameter("image_width_px", value=64),
+            Parameter("image_height_px", value=48),
+            Parameter("real_time_factor", value=0.0),
+            Parameter("task", value="pick up the red cube"),
+        ],
+    )
+    executor.add_node(sim)
+    parser = argparse.ArgumentParser()
+    sim_tool.add_arguments(parser)
+    args = parser.parse_args(["--serve-scripted-policy-port", "0", "--policy-chunk-length", "5"])
+    server = sim_tool.serve_scripted_policy(sim, args)
+    try:
+        client = make_policy("remote", {"host": "127.0.0.1", "port": server.bound_port})
+        assert client.spec.chunk_length == 5 and client.spec.has_gripper
+        joints = sim.env.joint_state()
+        chunk = client.infer(
+            Observation(
+                images={"front": np.zeros((48, 64, 3), np.uint8)},
+                joint_names=joints.names,
+                joint_positions=joints.positions,
+                instruction="pick up the red cube",
+                stamp_s=1.0,
+            )
+        )
+        assert chunk.actions.shape == (5, 7)
+        assert not np.allclose(chunk.actions[-1, :6], joints.positions[:6])  # it moves
+        client.close()
+    finally:
+        server.stop()

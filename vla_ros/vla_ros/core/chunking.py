@@ -238,7 +238,10 @@ class AsyncChunkScheduler:
         step = chunk.step_duration_s
         age_s = now_s - chunk.observation_stamp_s
         first = chunk_index_at(chunk.observation_stamp_s, step, now_s)
-        if age_s > self.config.max_chunk_age_s or first >= chunk.length:
+        # Actions are interpolated between their instants: a chunk whose last instant is already
+        # past has nothing left to give (it would only ever underrun).
+        past_end = now_s > float(chunk.times_s[-1]) + _EPS
+        if age_s > self.config.max_chunk_age_s or first >= chunk.length or past_end:
             self.chunks_discarded += 1
             return False
         # Latency compensation: actions for instants already past are skipped; the one whose

@@ -201,15 +201,20 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def require_speech_tools() -> None:
+    """DemoError unless espeak-ng and sox (the spoken instruction's synthesis) are installed."""
+    missing = [tool for tool in ("espeak-ng", "sox") if shutil.which(tool) is None]
+    if missing:
+        raise DemoError(f"{' and '.join(missing)} not installed (apt install), or use --text")
+
+
 def synthesise(text: str, path: Path) -> Path:
     """espeak-ng speech of `text` as a 16 kHz mono WAV file (resampled by sox).
 
     The microphone-like path the speech stack was measured on; the recogniser did not accept
     espeak's 22.05 kHz output resampled by the audio node (measured: "no words recognised").
     """
-    missing = [tool for tool in ("espeak-ng", "sox") if shutil.which(tool) is None]
-    if missing:
-        raise DemoError(f"{' and '.join(missing)} not installed (apt install), or use --text")
+    require_speech_tools()
     raw = path.with_suffix(".raw.wav")
     for command in (
         ["espeak-ng", "-v", "en-us", "-s", "150", "-w", str(raw), text],
@@ -255,6 +260,8 @@ def make_plan(args: argparse.Namespace) -> Plan:
         instruction = resolve_instruction(task, args.seed, colours)
     except ValueError as exc:
         raise DemoError(f"--task/--text: {exc}") from exc
+    if args.text is None:
+        require_speech_tools()  # before anything starts
     backend, reason = choose_backend(args.backend, args.checkpoint_dir)
     scripted_port = -1
     if backend == "scripted":
@@ -529,15 +536,21 @@ class Demo:
         answer = self._call(background_client, Trigger.Request(), "perception background reset")
         if not answer.success:
             raise DemoError(f"the human detector refused to relearn: {answer.message}")
-        learned_after = timeline.now_s + 0.3
+        reset_s = timeline.now_s
+        relearning = {"seen": False}
 
         def ready() -> bool:
             beat = observer.heartbeat
             safety = timeline.latest_safety()
+            learning = beat is not None and "learning" in beat[1]
+            relearning["seen"] |= learning
+            # a heartbeat from before the reset must not count: wait until the relearning was
+            # seen (or, should it have been too quick to catch, a few simulated seconds)
+            relearned = relearning["seen"] or timeline.now_s > reset_s + 3.0
             return (
-                timeline.now_s > learned_after
+                relearned
                 and beat is not None
-                and "learning" not in beat[1]
+                and not learning
                 and safety is not None
                 and safety.state < 3
             )
@@ -592,6 +605,7 @@ class Demo:
         from std_srvs.srv import Trigger
 
         from vla_ros.core.demo.timeline import safety_state_name
+        from vla_ros.core.sim.person import WALK_HALF_LENGTH_M
 
         walk = self.plan.walk
         instructed = timeline.snapshot().instructions[-1].time_s
@@ -609,7 +623,9 @@ class Demo:
                 if not answer.success:
                     raise DemoError(f"the sim refused the walk-in: {answer.message}")
                 timeline.mark("walk_in", timeline.now_s)
-                walk_end = timeline.now_s + 2 * 3.5 / walk.speed_m_s + walk.pause_s + 0.5
+                walk_end = (
+                    timeline.now_s + 2 * WALK_HALF_LENGTH_M / walk.speed_m_s + walk.pause_s + 0.5
+                )
             task = timeline.latest_task()
             safety = timeline.latest_safety()
             succeeded = any(

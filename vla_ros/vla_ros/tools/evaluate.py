@@ -7,7 +7,9 @@ import dataclasses
 import json
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from vla_ros.core.policy.backends import BACKENDS
 
@@ -42,6 +44,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--control-rate-hz", type=float, default=10.0, help="policy act rate")
     parser.add_argument("--image-width", type=int, default=320)
     parser.add_argument("--image-height", type=int, default=240)
+    parser.add_argument(
+        "--wording",
+        choices=("canonical", "held_out"),
+        default="canonical",
+        help="instruction the policy hears: the task's canonical sentence, or a random"
+        " held-out paraphrase of it (never seen in training)",
+    )
     parser.add_argument("--out", default="", help="write the summary as JSON here")
 
 
@@ -69,7 +78,15 @@ def run(args: argparse.Namespace) -> int:
         if hasattr(policy, "warm_up"):
             policy.warm_up()
         config = ChunkSchedulerConfig(control_rate_hz=args.control_rate_hz, blend=args.blend)
-        sim_policy = ChunkedSimPolicy(policy, env, config, simulated_latency_s=args.latency_s)
+        sim_policy = ChunkedSimPolicy(
+            policy,
+            env,
+            config,
+            simulated_latency_s=args.latency_s,
+            instruction_fn=held_out_wording(args.first_seed)
+            if args.wording != "canonical"
+            else None,
+        )
         seeds = list(range(args.first_seed, args.first_seed + args.seeds))
         summary = evaluate(
             env, sim_policy, seeds, args.tasks, act_period_s=1.0 / args.control_rate_hz
@@ -82,6 +99,7 @@ def run(args: argparse.Namespace) -> int:
         "seeds": seeds,
         "latency_s": args.latency_s,
         "blend": args.blend,
+        "wording": args.wording,
         "measured_latency_ms_mean": 1000.0
         * sum(sim_policy.latencies_s)
         / max(1, len(sim_policy.latencies_s)),
@@ -91,3 +109,18 @@ def run(args: argparse.Namespace) -> int:
     if args.out:
         Path(args.out).write_text(text + "\n")
     return 0
+
+
+def held_out_wording(seed: int) -> Callable[[Any], str]:
+    """task -> a held-out paraphrase of its canonical instruction, drawn reproducibly."""
+    import numpy as np
+
+    from vla_ros.core.training.paraphrase import paraphrases
+
+    rng = np.random.default_rng(seed)
+
+    def wording(task: Any) -> str:
+        options = paraphrases(str(task.instruction), held_out=True)
+        return options[int(rng.integers(len(options)))]
+
+    return wording

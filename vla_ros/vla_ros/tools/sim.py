@@ -100,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
     def make_node() -> SimNode:
         node = SimNode()
         if args.serve_scripted_policy_port >= 0:
-            servers.append(_serve_scripted(node, args))
+            servers.append(serve_scripted_policy(node, args))
         return node
 
     try:
@@ -111,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _serve_scripted(node, args: argparse.Namespace):
+def serve_scripted_policy(node, args: argparse.Namespace):
     """Start the scripted expert's policy server in this process (state read under the lock)."""
     from vla_ros.core.policy.backends import make_policy
     from vla_ros.core.policy.server import PolicyServer

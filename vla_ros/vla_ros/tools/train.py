@@ -37,6 +37,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--image-shift-px", type=int, default=0, help="random shift augmentation [px]"
     )
+    parser.add_argument(
+        "--checkpoint-every", type=int, default=0, help="also save every N steps (0: at the end)"
+    )
     parser.add_argument("--use-depth", action="store_true", help="add the depth channel")
     parser.add_argument("--flow-steps", type=int, default=10, help="Euler steps at inference")
     parser.add_argument("--paraphrase-probability", type=float, default=0.5)
@@ -83,6 +86,7 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         num_threads=args.threads,
         image_shift_px=args.image_shift_px,
+        checkpoint_every=args.checkpoint_every,
     )
     result = train(episodes, model_config, settings, out_dir=args.out, init_checkpoint=args.init)
     logging.info("final loss %.4f; checkpoint %s", result.losses[-1], result.checkpoint_dir)

@@ -13,7 +13,7 @@ from vla_ros.core.sim.tasks import FAMILIES, PLACE_TARGETS, PUSH_DIRECTIONS, Tas
 from vla_ros.core.sim.tasks import parse_instruction as parse_task
 
 POLICY_BACKENDS = ("embedded", "remote", "lerobot", "scripted")
-CHECKPOINT_FILE = "config.json"  # what makes a directory an embedded-VLA checkpoint
+CHECKPOINT_FILES = ("config.json", "model.safetensors")  # an embedded-VLA checkpoint
 
 
 def resolve_instruction(task: str, seed: int, colours: Sequence[str]) -> str:
@@ -49,12 +49,12 @@ def choose_backend(requested: str, checkpoint_dir: str | Path) -> tuple[str, str
         if requested not in POLICY_BACKENDS:
             raise ValueError(f"unknown backend '{requested}' (one of {POLICY_BACKENDS})")
         return requested, "requested"
-    checkpoint = Path(checkpoint_dir) / CHECKPOINT_FILE
-    if checkpoint.is_file():
-        return "embedded", f"checkpoint found at {checkpoint.parent}"
+    directory = Path(checkpoint_dir)
+    if all((directory / name).is_file() for name in CHECKPOINT_FILES):
+        return "embedded", f"checkpoint found at {directory}"
     return (
         "scripted",
-        f"no trained checkpoint at {checkpoint.parent}: the simulator's scripted expert stands "
+        f"no trained checkpoint at {directory}: the simulator's scripted expert stands "
         "in for the VLA (served from the sim process over the policy protocol)",
     )
 

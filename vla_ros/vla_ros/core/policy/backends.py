@@ -26,7 +26,7 @@ class BackendUnavailableError(RuntimeError):
 class EmbeddedConfig:
     """The project's compact VLA, in-process."""
 
-    checkpoint_dir: str  # directory with config.json + model.safetensors (+ model.onnx)
+    checkpoint_dir: str  # config.json + model.safetensors (+ model.onnx); see checkpoint_path
     runtime: str = "onnx"  # "onnx" (ONNX Runtime) or "torch" (eager)
     num_threads: int = 2  # CPU threads for inference
     flow_steps: int = 0  # Euler steps of the flow head; 0 keeps the checkpoint's
@@ -169,6 +169,23 @@ def make_policy(backend: str, options: Mapping[str, Any], **context: Any) -> Pol
     return factory(config, **context)
 
 
+def checkpoint_path(checkpoint_dir: str) -> Path:
+    """Where a configured checkpoint directory is: absolute paths as given; a relative path
+    relative to the working directory when it exists there, else relative to the package share
+    directory (so config/policy.yaml's `models/vla_sim` finds the shipped checkpoint from any
+    working directory)."""
+    path = Path(checkpoint_dir).expanduser()
+    if path.is_absolute() or path.exists():
+        return path
+    from vla_ros.core.resources import share_dir
+
+    try:
+        shared = share_dir() / path
+    except FileNotFoundError:  # no share directory: report the path as the user gave it
+        return path
+    return shared if shared.exists() else path
+
+
 def make_embedded(config: EmbeddedConfig, text_encoder: Any = None) -> Policy:
     """The embedded VLA with the configured runtime."""
     from vla_ros.core.policy.vla_model import (
@@ -181,7 +198,7 @@ def make_embedded(config: EmbeddedConfig, text_encoder: Any = None) -> Policy:
         read_config,
     )
 
-    directory = Path(config.checkpoint_dir)
+    directory = checkpoint_path(config.checkpoint_dir)
     runtime: OnnxRuntime | TorchRuntime
     if config.runtime == "torch":
         model_config, net = load_checkpoint(directory)

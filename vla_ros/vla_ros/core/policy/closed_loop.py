@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,6 +38,7 @@ class ChunkedSimPolicy:
         scheduler_config: ChunkSchedulerConfig | None = None,
         simulated_latency_s: float | None = None,
         with_depth: bool = False,
+        instruction_fn: Callable[[Any], str] | None = None,
     ) -> None:
         self.policy = policy
         self.spec = policy.spec
@@ -45,6 +46,9 @@ class ChunkedSimPolicy:
         self.config = scheduler_config or ChunkSchedulerConfig(control_rate_hz=10.0)
         self.simulated_latency_s = simulated_latency_s
         self.with_depth = with_depth or self.spec.use_depth
+        # task -> the sentence the policy hears (default: the canonical one); evaluation of
+        # unseen paraphrases swaps the wording here, the success predicate stays the task's
+        self.instruction_fn = instruction_fn
         self.scheduler = AsyncChunkScheduler(
             self.config, self.spec.action_dim, gripper_index(self.spec)
         )
@@ -53,13 +57,15 @@ class ChunkedSimPolicy:
         self.latencies_s: list[float] = []
 
     def reset(self, task: Any) -> None:
-        """New episode: fresh queue, the task's canonical instruction."""
+        """New episode: fresh queue, the task's instruction (see instruction_fn)."""
         self.policy.reset()
         self.scheduler = AsyncChunkScheduler(
             self.config, self.spec.action_dim, gripper_index(self.spec)
         )
         self._pending = None
-        self._instruction = str(task.instruction)
+        self._instruction = (
+            str(task.instruction) if self.instruction_fn is None else self.instruction_fn(task)
+        )
 
     def _observe(self, joint_positions: np.ndarray, now_s: float) -> Observation:
         from vla_ros.core.sim.scene import ARM_JOINTS, GRIPPER_JOINT

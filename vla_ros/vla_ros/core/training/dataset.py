@@ -70,6 +70,10 @@ class ChunkDataset:
     def __len__(self) -> int:
         return len(self._index)
 
+    def sample_position(self, i: int) -> tuple[int, int]:
+        """(episode index, step) of sample i."""
+        return self._index[i]
+
     def instructions(self) -> list[str]:
         """Distinct instructions of the dataset."""
         return sorted({episode.instruction for episode in self.episodes})

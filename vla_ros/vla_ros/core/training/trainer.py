@@ -24,6 +24,8 @@ from vla_ros.core.training.paraphrase import augment, paraphrases
 if TYPE_CHECKING:
     import torch
 
+    from vla_ros.core.policy.vla_nets import VlaNet
+
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -39,6 +41,7 @@ class TrainConfig:
     num_threads: int = 2  # torch CPU threads
     progress: bool = True  # show a tqdm progress bar
     image_shift_px: int = 0  # random image translation augmentation, up to +-this [px]
+    checkpoint_every: int = 0  # also save the checkpoint every this many steps (0: at the end)
 
     def __post_init__(self) -> None:
         if self.steps < 1 or self.batch_size < 1:
@@ -47,8 +50,8 @@ class TrainConfig:
             raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")
         if not 0.0 <= self.paraphrase_probability <= 1.0:
             raise ValueError("paraphrase_probability must be in [0, 1]")
-        if self.image_shift_px < 0:
-            raise ValueError("image_shift_px must be >= 0")
+        if self.image_shift_px < 0 or self.checkpoint_every < 0:
+            raise ValueError("image_shift_px and checkpoint_every must be >= 0")
 
 
 @dataclass(frozen=True)
@@ -97,15 +100,20 @@ def train(
     cache = rgb_cache(dataset) if not model_config.spec.use_depth else None
     losses: list[float] = []
     bar = tqdm(range(train_config.steps), desc="train", disable=not train_config.progress)
-    for _ in bar:
+    for step in bar:
+        every = train_config.checkpoint_every
+        if out_dir is not None and every and step > 0 and step % every == 0:
+            _save(net, model_config, train_config, dataset, losses, out_dir)
         index = rng.integers(len(dataset), size=train_config.batch_size)
         images, states, langs, targets = [], [], [], []
         for i in index:
-            observation = dataset.observation(int(i))
             if cache is None:
+                observation = dataset.observation(int(i))
                 images.append(preprocess_images(observation, model_config.spec)[0])
-            states.append(observation.joint_positions)
-            text = augment(observation.instruction, rng, train_config.paraphrase_probability)
+            e, row = dataset.sample_position(int(i))
+            episode = dataset.episodes[e]
+            states.append(np.asarray(episode.joint_positions[row]))
+            text = augment(episode.instruction, rng, train_config.paraphrase_probability)
             langs.append(embeddings[text] if text in embeddings else encoder.encode(text))
             targets.append(dataset.target(int(i))[0])
         if cache is not None:
@@ -134,15 +142,7 @@ def train(
     net.eval()
     checkpoint = None
     if out_dir is not None:
-        metadata = {
-            **model_config.metadata,
-            "train_steps": train_config.steps,
-            "train_seed": train_config.seed,
-            "final_loss": losses[-1],
-            "instructions": dataset.instructions(),
-        }
-        config = VlaConfig(**{**model_config.__dict__, "metadata": metadata})
-        checkpoint = save_checkpoint(net, config, out_dir)
+        checkpoint = _save(net, model_config, train_config, dataset, losses, out_dir)
     return TrainResult(losses=losses, checkpoint_dir=checkpoint)
 
 
@@ -184,3 +184,22 @@ def random_shift(
     shifts = rng.integers(0, 2 * pad + 1, size=(batch * cams, 2))
     crops = [padded[k, :, dy : dy + height, dx : dx + width] for k, (dy, dx) in enumerate(shifts)]
     return torch.stack(crops).reshape(batch, cams, channels, height, width)
+
+
+def _save(
+    net: VlaNet,
+    model_config: VlaConfig,
+    train_config: TrainConfig,
+    dataset: ChunkDataset,
+    losses: list[float],
+    out_dir: str | Path,
+) -> Path:
+    metadata = {
+        **model_config.metadata,
+        "train_steps": len(losses),
+        "train_seed": train_config.seed,
+        "final_loss": losses[-1] if losses else float("nan"),
+        "instructions": dataset.instructions(),
+    }
+    config = VlaConfig(**{**model_config.__dict__, "metadata": metadata})
+    return save_checkpoint(net, config, out_dir)
