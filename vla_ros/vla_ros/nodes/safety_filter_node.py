@@ -12,6 +12,10 @@ Publishes:
                             /arm_controller/joint_trajectory), Float64MultiArray
                             (forward_position, /forward_position_controller/commands) or
                             TwistStamped (twist, /servo_node/delta_twist_cmds)
+  /gripper_controller/joint_trajectory  JointTrajectory: the gripper columns of a proposal
+                            (robot's gripper joints, e.g. finger_joint), clamped to the gripper's
+                            limits, forwarded only with an arm command that passed while OK or
+                            SLOWED (a stop or e-stop holds the gripper too)
   /safety/status            vla_ros_msgs/SafetyStatus at status_rate_hz and on every change
   /diagnostics              diagnostic_msgs/DiagnosticArray
   /safety/markers           visualization_msgs/MarkerArray
@@ -27,6 +31,7 @@ Parameters (read-only):
 
 from __future__ import annotations
 
+import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import TwistStamped
 from rcl_interfaces.msg import ParameterDescriptor
@@ -41,13 +46,21 @@ from vla_ros_msgs.msg import Heartbeat, HumanDetectionArray, SafetyStatus
 from vla_ros import conversions as conv
 from vla_ros.core.resources import resource_path, share_dir
 from vla_ros.core.robot_config import RobotConfig
-from vla_ros.core.safety import FilterResult, Human, JointCommand, JointStateSample, TwistCommand
+from vla_ros.core.safety import (
+    FilterResult,
+    Human,
+    JointCommand,
+    JointStateSample,
+    SafetyState,
+    TwistCommand,
+)
 from vla_ros.core.safety.build import build_filter, read_parameters, split_parameters
 from vla_ros.nodes.common import COMMAND_QOS, LATCHED_QOS, ErrorCounter, run_node
 from vla_ros.nodes.safety_backends import make_checker
 from vla_ros.nodes.safety_markers import safety_markers
 from vla_ros.nodes.safety_params import declare_from_file
 
+GRIPPER_TOPIC = "/gripper_controller/joint_trajectory"
 OUTPUT_DEFAULT_TOPICS = {
     "joint_trajectory": "/arm_controller/joint_trajectory",
     "forward_position": "/forward_position_controller/commands",
@@ -84,6 +97,7 @@ class SafetyFilterNode(Node):
         topic = node.get("controller_topic") or OUTPUT_DEFAULT_TOPICS[self.mode]
         out_type = {"joint_trajectory": JointTrajectory, "forward_position": Float64MultiArray}
         self.out_pub = self.create_publisher(out_type.get(self.mode, TwistStamped), topic, 10)
+        self.gripper_pub = self.create_publisher(JointTrajectory, GRIPPER_TOPIC, 10)
         self.status_pub = self.create_publisher(SafetyStatus, "/safety/status", COMMAND_QOS)
         self.diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.marker_pub = self.create_publisher(MarkerArray, "/safety/markers", 1)
@@ -118,11 +132,26 @@ class SafetyFilterNode(Node):
         try:
             times, positions, _ = conv.trajectory_from_msg(msg)
             stamp = conv.stamp_to_seconds(msg.header.stamp)
-            command = JointCommand(tuple(msg.joint_names), times, positions, stamp)
+            names = tuple(msg.joint_names)
+            grip = [i for i, n in enumerate(names) if n in self.robot.gripper_joint_names]
+            arm = [i for i in range(len(names)) if i not in grip]
+            command = JointCommand(tuple(names[i] for i in arm), times, positions[:, arm], stamp)
         except ValueError as exc:
             self.forward(self.safety.reject(self.now_s(), f"command_invalid: {exc}"))
             return
-        self.forward(self.safety.filter_command(command, self.now_s()))
+        result = self.safety.filter_command(command, self.now_s())
+        self.forward(result)
+        # The gripper follows the arm: only with an arm command that passed while moving is
+        # allowed, so a stop, an e-stop or a rejected proposal also holds the gripper.
+        if grip and result.trajectory is not None and result.status.state <= SafetyState.SLOWED:
+            limits = self.robot.gripper_limits
+            columns = [limits.names.index(names[i]) for i in grip]
+            clamped = np.clip(
+                positions[:, grip], limits.lower_rad[columns], limits.upper_rad[columns]
+            )
+            self.gripper_pub.publish(
+                conv.trajectory_to_msg([names[i] for i in grip], times, clamped, None, stamp)
+            )
 
     def on_twist(self, msg: TwistStamped) -> None:
         try:
