@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
+from vla_ros.core.params import flatten_parameters
 from vla_ros.core.perception.detectors import HogPersonDetector, make_detector
 from vla_ros.core.perception.params import (
     NODE_PARAMETERS,
@@ -14,20 +15,9 @@ from vla_ros.core.perception.params import (
 from vla_ros.core.resources import resource_path
 
 
-def flatten(tree: dict, prefix: str = "") -> dict:
-    out = {}
-    for key, value in tree.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            out.update(flatten(value, name + "."))
-        else:
-            out[name] = value
-    return out
-
-
 def test_yaml_keys_are_exactly_the_declared_parameters():
     data = yaml.safe_load(resource_path("config", "perception.yaml").read_text())
-    params = flatten(data["human_detector"]["ros__parameters"])
+    params = flatten_parameters(data["human_detector"]["ros__parameters"])
     declared = {p.name: p.default for p in (*NODE_PARAMETERS, *PERCEPTION_PARAMETERS)}
     assert set(params) - set(declared) == set(), "YAML keys the node does not declare"
     # every declared parameter is documented in the YAML except the optional static boxes

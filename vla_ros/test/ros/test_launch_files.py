@@ -19,6 +19,7 @@ import pytest
 import yaml
 from fake_launch import Recorded, fake_launch_modules
 
+from vla_ros.core.params import flatten_parameters
 from vla_ros.core.resources import share_dir
 
 pytestmark = pytest.mark.ros
@@ -125,16 +126,8 @@ def yaml_keys(path: str, node_name: str, *, wildcard: bool = True) -> set[str]:
     """Flattened parameter names a params file gives to `node_name` (its section, and /**)."""
     data = yaml.safe_load(Path(path).read_text())
     keys: set[str] = set()
-
-    def flatten(prefix: str, value: Any) -> None:
-        if isinstance(value, dict):
-            for k, v in value.items():
-                flatten(f"{prefix}.{k}" if prefix else k, v)
-        else:
-            keys.add(prefix)
-
     for section in (node_name, "/**") if wildcard else (node_name,):
-        flatten("", (data.get(section) or {}).get("ros__parameters", {}))
+        keys |= set(flatten_parameters((data.get(section) or {}).get("ros__parameters", {})))
     return keys
 
 

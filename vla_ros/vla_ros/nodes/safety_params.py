@@ -13,6 +13,8 @@ from typing import Any
 from rcl_interfaces.msg import ParameterDescriptor, ParameterType
 from rclpy.node import Node
 
+from vla_ros.core.params import flatten_parameters, unflatten_parameters
+
 _ARRAY_TYPES = {
     str: ParameterType.PARAMETER_STRING_ARRAY,
     float: ParameterType.PARAMETER_DOUBLE_ARRAY,
@@ -25,30 +27,6 @@ _SCALAR_TYPES = {
     int: ParameterType.PARAMETER_INTEGER,
     bool: ParameterType.PARAMETER_BOOL,
 }
-
-
-def flatten(params: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """{"a": {"b": 1}} -> {"a.b": 1} (ROS parameter names for nested YAML)."""
-    out: dict[str, Any] = {}
-    for key, value in params.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, Mapping):
-            out.update(flatten(value, name + "."))
-        else:
-            out[name] = value
-    return out
-
-
-def unflatten(flat: Mapping[str, Any]) -> dict[str, Any]:
-    """Inverse of flatten."""
-    out: dict[str, Any] = {}
-    for name, value in flat.items():
-        node = out
-        *parents, leaf = name.split(".")
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[leaf] = value
-    return out
 
 
 def _descriptor(name: str, value: Any) -> ParameterDescriptor:
@@ -70,7 +48,7 @@ def _descriptor(name: str, value: Any) -> ParameterDescriptor:
 
 def declare_from_file(node: Node, defaults: Mapping[str, Any]) -> dict[str, Any]:
     """Declare every key of `defaults` (nested) as a read-only parameter; return the values."""
-    flat = flatten(defaults)
+    flat = flatten_parameters(defaults)
     values: dict[str, Any] = {}
     for name, default in flat.items():
         value = [float(v) for v in default] if _is_number_list(default) else default
@@ -83,7 +61,7 @@ def declare_from_file(node: Node, defaults: Mapping[str, Any]) -> dict[str, Any]
         values[name] = node.declare_parameter(name, value, descriptor).value
         if isinstance(values[name], (list, tuple)) or type(values[name]).__name__ == "array":
             values[name] = list(values[name])
-    return unflatten(values)
+    return unflatten_parameters(values)
 
 
 def _is_number_list(value: Any) -> bool:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from vla_ros.core.params import flatten_parameters
 from vla_ros.core.speech.asr import AsrConfig
 from vla_ros.core.speech.grammar import VocabularyConfig
 from vla_ros.core.speech.vad import VadConfig
@@ -75,18 +76,7 @@ def load_speech_config(path: str | Path, node_name: str = "speech_node") -> Spee
     params: dict[str, Any] = {}
     for key in ("/**", node_name, "/" + node_name):
         section = (data.get(key) or {}).get("ros__parameters") or {}
-        params.update(_flatten(section))
+        params.update(flatten_parameters(section))
     return speech_config_from_flat(
         {k: v for k, v in params.items() if k.split(".")[0] in SECTIONS}
     )
-
-
-def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in tree.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            out.update(_flatten(value, name + "."))
-        else:
-            out[name] = value
-    return out
