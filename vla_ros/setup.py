@@ -18,6 +18,7 @@ NODES = {
     "audio_capture_node": "vla_ros.nodes.audio_capture_node:main",
     "speech_feedback_node": "vla_ros.nodes.speech_feedback_node:main",
     "text_instruction_node": "vla_ros.nodes.text_instruction_node:main",
+    "demo_observer_node": "vla_ros.nodes.demo_observer_node:main",
 }
 TOOLS = {
     "vla-ros": "vla_ros.cli:main",

@@ -9,10 +9,19 @@ from collections.abc import Sequence
 
 # subcommand -> (module, one-line help). Each module has add_arguments(parser) and run(args).
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "demo": (
+        "vla_ros.tools.demo",
+        "the whole stack on the simulated cell: one scripted scenario, a video and a report",
+    ),
+    "sim": (
+        "vla_ros.tools.sim",
+        "run the simulated cell as a ROS 2 node (optionally serving the scripted expert)",
+    ),
+    "record": ("vla_ros.tools.record", "record scripted-expert demonstrations to MCAP"),
     "serve": ("vla_ros.tools.serve", "serve a policy backend over openpi's websocket protocol"),
     "train": ("vla_ros.tools.train", "train the embedded VLA on recorded MCAP episodes"),
     "eval": ("vla_ros.tools.evaluate", "closed-loop success of a policy in the simulated cell"),
-    "say": ("vla_ros.tools.say", "publish one typed command (instruction or control word) and exit"),
+    "say": ("vla_ros.tools.say", "publish one typed instruction or control word and exit"),
 }
 
 

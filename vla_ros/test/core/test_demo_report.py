@@ -97,6 +97,7 @@ def test_a_person_stop_with_rest_resume_and_success_passes():
     assert lat["person_stop_to_rest_s"] == pytest.approx(0.3)
     assert lat["person_clear_to_motion_s"] == pytest.approx(0.5)
     assert lat["instruction_to_first_command_s"] == pytest.approx(0.1)
+    assert lat["true_separation_at_resume_m"] == pytest.approx(0.55)
     assert report.policy_latency_ms["p50"] == 12.0
     # the hold before the instruction is not counted, the rest of it until the first command is
     assert [(h.start_s, h.end_s) for h in report.holds] == [(1.0, pytest.approx(1.2))]

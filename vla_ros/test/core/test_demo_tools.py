@@ -109,6 +109,7 @@ def test_typed_scripted_demo_graph(tmp_path):
     sim_args = procs["sim"].arguments
     assert sim_args[sim_args.index("--serve-scripted-policy-port") + 1] == str(plan.scripted_port)
     assert "camera_rate_hz:=10.0" in sim_args and "walk_in_speed_m_s:=1.0" in sim_args
+    assert "walk_in_walk_sign:=-1.0" in sim_args  # from behind the robot, in the camera's view
     for name in ("human_detector", "safety_filter"):
         assert "use_sim_time:=true" in procs[name].arguments
     assert "mute:=true" in procs["speech_feedback"].arguments

@@ -147,11 +147,11 @@ class SimNode(Node):
             "task": ("", "first episode: family, instruction or empty for random"),
             "with_person": (False, "schedule a person walking past in each episode"),
             "auto_reset": (False, "start the next episode (seed + 1) when one is done"),
-            "walk_in_speed_m_s": (1.2, "walk_in: walking speed [m/s]"),
+            "walk_in_speed_m_s": (1.0, "walk_in: walking speed [m/s]"),
             "walk_in_closest_approach_m": (1.0, "walk_in: closest distance to the base [m]"),
-            "walk_in_bearing_rad": (math.pi, "walk_in: bearing of the closest point [rad]"),
-            "walk_in_pause_s": (1.5, "walk_in: standing still at the closest point [s]"),
-            "walk_in_walk_sign": (1.0, "walk_in: +1 / -1, direction along the walk line"),
+            "walk_in_bearing_rad": (0.75 * math.pi, "walk_in: bearing of the closest point [rad]"),
+            "walk_in_pause_s": (2.0, "walk_in: standing still at the closest point [s]"),
+            "walk_in_walk_sign": (-1.0, "walk_in: +1 / -1, direction along the walk line"),
         }
         values = {}
         for name, (default, description) in specs.items():

@@ -93,20 +93,37 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--image-width", type=int, default=320, help="camera width [px]")
     parser.add_argument("--image-height", type=int, default=240, help="camera height [px]")
     parser.add_argument(
-        "--walk-speed-m-s", type=float, default=1.0, help="the person's walking speed [m/s]"
+        "--walk-speed-m-s",
+        type=float,
+        default=WalkIn.speed_m_s,
+        help="the person's walking speed [m/s]",
     )
     parser.add_argument(
-        "--walk-closest-m", type=float, default=1.0, help="closest approach to the base [m]"
+        "--walk-closest-m",
+        type=float,
+        default=WalkIn.closest_approach_m,
+        help="closest approach to the base [m]",
     )
     parser.add_argument(
         "--walk-bearing-deg",
         type=float,
-        default=135.0,
+        default=math.degrees(WalkIn.bearing_rad),
         help="direction of the closest point from the base [deg]: 180 = straight behind the "
         "robot (hidden by the arm from the scene camera), 90 = its left",
     )
     parser.add_argument(
-        "--walk-pause-s", type=float, default=2.0, help="standing at the closest point [s]"
+        "--walk-sign",
+        type=float,
+        default=WalkIn.walk_sign,
+        choices=(-1.0, 1.0),
+        help="which way the person walks along the line (-1: from behind the robot, in the "
+        "scene camera's view; +1: from behind the camera, unseen until close)",
+    )
+    parser.add_argument(
+        "--walk-pause-s",
+        type=float,
+        default=WalkIn.pause_s,
+        help="standing at the closest point [s]",
     )
     parser.add_argument(
         "--walk-delay-s",
@@ -283,6 +300,7 @@ def make_plan(args: argparse.Namespace) -> Plan:
             speed_m_s=args.walk_speed_m_s,
             closest_approach_m=args.walk_closest_m,
             bearing_rad=math.radians(args.walk_bearing_deg),
+            walk_sign=args.walk_sign,
             pause_s=args.walk_pause_s,
             delay_s=args.walk_delay_s,
         )
@@ -467,8 +485,8 @@ class Demo:
             for proc in self.processes:
                 proc.start(env)
             self._startup(observer, timeline, text_pub)
-            self._episode(observer, timeline, reset_client, background_client)
-            self._instruct(observer, timeline, text_pub, env)
+            self._episode(observer, timeline, reset_client, background_client, env)
+            self._instruct(timeline, text_pub)
             self._observe(observer, timeline, walk_client)
         except DemoError as exc:
             error = str(exc)
@@ -521,7 +539,24 @@ class Demo:
                 )
             time.sleep(0.1)
 
-    def _episode(self, observer, timeline, reset_client, background_client) -> None:
+    def _start_speaking(self, env: dict[str, str]) -> None:
+        """Play the spoken instruction: the audio node's start-up (a few seconds of imports)
+        overlaps perception's relearning; its start delay covers the rest."""
+        wav = synthesise(self.plan.instruction, self.out / "instruction.wav")
+        audio = GraphProcess(
+            "audio_file",
+            NODE_MODULES["audio_file"],
+            [
+                "--ros-args",
+                *("-p", f"paths:=[{wav.resolve()}]", "-p", "start_delay_s:=1.0"),
+                *("-p", "gap_s:=1.5"),
+            ],
+            self.logs / "audio_file.log",
+        )
+        audio.start(env)
+        self.processes.append(audio)
+
+    def _episode(self, observer, timeline, reset_client, background_client, env) -> None:
         from std_srvs.srv import Trigger
         from vla_ros_msgs.srv import ResetEpisode
 
@@ -532,6 +567,8 @@ class Demo:
             raise DemoError(f"the sim refused the episode: {answer.message}")
         self.episode_id = int(answer.episode_id)
         timeline.mark("reset", timeline.now_s)
+        if self.plan.typed_text is None:
+            self._start_speaking(env)
         # the camera and the cell changed with the episode: perception relearns the empty cell
         answer = self._call(background_client, Trigger.Request(), "perception background reset")
         if not answer.success:
@@ -566,7 +603,8 @@ class Demo:
         except DemoError as exc:
             raise DemoError(f"{exc}: {status()}") from exc
 
-    def _instruct(self, observer, timeline, text_pub, env) -> None:
+    def _instruct(self, timeline, text_pub) -> None:
+        """Type the instruction (spoken: already playing) and wait until the policy has it."""
         from std_msgs.msg import String
 
         timeline.mark("instruction_issued", timeline.now_s)
@@ -574,19 +612,6 @@ class Demo:
             text_pub.publish(String(data=self.plan.typed_text))
             timeout = 20.0
         else:
-            wav = synthesise(self.plan.instruction, self.out / "instruction.wav")
-            audio = GraphProcess(
-                "audio_file",
-                NODE_MODULES["audio_file"],
-                [
-                    "--ros-args",
-                    *("-p", f"paths:=[{wav.resolve()}]", "-p", "start_delay_s:=1.0"),
-                    *("-p", "gap_s:=1.5"),
-                ],
-                self.logs / "audio_file.log",
-            )
-            audio.start(env)
-            self.processes.append(audio)
             timeout = 60.0
         self._wait(
             "the instruction on /instruction (from the "

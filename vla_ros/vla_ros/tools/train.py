@@ -38,6 +38,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--image-shift-px", type=int, default=0, help="random shift augmentation [px]"
     )
     parser.add_argument(
+        "--relative-actions",
+        action="store_true",
+        help="predict arm actions relative to the measured joints",
+    )
+    parser.add_argument(
         "--checkpoint-every", type=int, default=0, help="also save every N steps (0: at the end)"
     )
     parser.add_argument("--use-depth", action="store_true", help="add the depth channel")
@@ -76,6 +81,7 @@ def run(args: argparse.Namespace) -> int:
         hidden_dim=args.hidden_dim,
         cnn_channels=tuple(args.cnn_channels),
         pooling=args.pooling,
+        relative_actions=args.relative_actions,
         metadata={"episodes": [str(p) for p in paths]},
     )
     settings = TrainConfig(

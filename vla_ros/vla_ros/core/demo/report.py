@@ -242,6 +242,12 @@ def analyse(
             notes.append("the person was never detected after walking in")
     if detection_distance is not None:
         latencies["true_separation_at_first_detection_m"] = detection_distance
+    if person_stops and not person_stops[-1].ongoing:
+        # ground truth when the arm was let go again: a value under S_p means perception lost
+        # the person before they were clear (e.g. out of the camera's view)
+        before = [p for p in tl.person if p.time_s <= person_stops[-1].end_s]
+        if before and before[-1].time_s >= person_stops[-1].end_s - 0.5:
+            latencies["true_separation_at_resume_m"] = before[-1].separation_m
     return DemoReport(
         scenario=dict(scenario),
         instruction=instruction.text if instruction is not None else "",

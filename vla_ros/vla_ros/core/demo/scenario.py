@@ -63,11 +63,15 @@ def choose_backend(requested: str, checkpoint_dir: str | Path) -> tuple[str, str
 class WalkIn:
     """The person's walk past the cell (see core.sim.person.PersonSchedule)."""
 
-    speed_m_s: float = 1.2  # [m/s]
+    speed_m_s: float = 1.0  # [m/s]
     closest_approach_m: float = 1.0  # [m] from the robot base
-    bearing_rad: float = math.pi  # [rad] direction of the closest point; pi = behind the robot
-    pause_s: float = 1.5  # [s] standing at the closest point
-    walk_sign: float = 1.0  # +1 / -1 along the walk line
+    # [rad] direction of the closest point: behind-left of the robot, where the scene camera
+    # sees the person (straight behind, pi, the arm hides them)
+    bearing_rad: float = 0.75 * math.pi
+    pause_s: float = 2.0  # [s] standing at the closest point
+    # +1 / -1 along the walk line; -1 comes from behind the robot, in the camera's view (+1
+    # comes from behind the camera and is first seen about 0.7 m from the arm)
+    walk_sign: float = -1.0
     delay_s: float = 0.0  # [s] simulated time after the instruction before the walk starts
 
     def __post_init__(self) -> None:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from vla_ros.core.policy.interface import ActionChunk, Observation, PolicySpec
+from vla_ros.core.policy.interface import ActionChunk, ActionSpace, Observation, PolicySpec
 from vla_ros.core.policy.language import EMBEDDING_DIM, TextEncoder
 
 if TYPE_CHECKING:
@@ -48,6 +48,7 @@ class VlaConfig:
     token_clip: float = 3.0  # [std] range of the bins in normalised units (token head)
     lang_dim: int = EMBEDDING_DIM  # size of the instruction embedding
     pooling: str = "mean"  # image pooling: "mean" or "keypoints" (mean + spatial soft-argmax)
+    relative_actions: bool = False  # arm actions predicted relative to the measured joints
     metadata: dict[str, Any] = field(default_factory=dict, compare=False)  # e.g. training info
 
     def __post_init__(self) -> None:
@@ -61,6 +62,8 @@ class VlaConfig:
             raise ValueError("token_bins must be >= 2 and token_clip > 0")
         if self.pooling not in ("mean", "keypoints"):
             raise ValueError(f"pooling must be 'mean' or 'keypoints', got '{self.pooling}'")
+        if self.relative_actions and self.spec.action_space is not ActionSpace.JOINT_POSITION:
+            raise ValueError("relative_actions needs the joint_position action space")
         object.__setattr__(self, "cnn_channels", tuple(int(c) for c in self.cnn_channels))
 
     def to_dict(self) -> dict[str, Any]:
@@ -77,6 +80,7 @@ class VlaConfig:
             "token_clip": self.token_clip,
             "lang_dim": self.lang_dim,
             "pooling": self.pooling,
+            "relative_actions": self.relative_actions,
             "metadata": self.metadata,
         }
 
@@ -111,6 +115,7 @@ def build_net(config: VlaConfig) -> VlaNet:
         token_bins=config.token_bins,
         token_clip=config.token_clip,
         pooling=config.pooling,
+        relative_dims=len(spec.joint_names) if config.relative_actions else 0,
     )
 
 

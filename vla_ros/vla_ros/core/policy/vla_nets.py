@@ -155,8 +155,12 @@ class VlaNet(nn.Module):
         token_bins: int,
         token_clip: float,
         pooling: str = "mean",
+        relative_dims: int = 0,
     ) -> None:
         super().__init__()
+        if not 0 <= relative_dims <= min(state_dim, action_dim):
+            raise ValueError("relative_dims must be in [0, min(state_dim, action_dim)]")
+        self.relative_dims = relative_dims
         if head not in ("flow", "tokens"):
             raise ValueError(f"head must be 'flow' or 'tokens', got '{head}'")
         self.head = head
@@ -203,6 +207,15 @@ class VlaNet(nn.Module):
         fused = torch.cat([self.vision(images - 0.5, cond), self.state(state_n), cond], dim=-1)
         return self.context(fused)
 
+    def state_offset(self, state: Tensor) -> Tensor:
+        """(B, 1, A) subtracted from raw actions before normalisation: the measured joints in
+        the first `relative_dims` elements (actions relative to the current posture, as openpi
+        trains joint actions), zero elsewhere and when relative_dims is 0."""
+        if self.relative_dims == 0:
+            return torch.zeros(state.shape[0], 1, self.action_dim, dtype=state.dtype)
+        rel = state[:, None, : self.relative_dims]
+        return F.pad(rel, (0, self.action_dim - self.relative_dims))
+
     def normalise_actions(self, actions: Tensor) -> Tensor:
         """Raw (B, H, A) -> normalised units."""
         return (actions - self.action_mean) / self.action_std
@@ -224,7 +237,7 @@ class VlaNet(nn.Module):
         return self.action_out(h).reshape(x_t.shape)
 
     def flow_loss(self, context: Tensor, actions: Tensor, noise: Tensor, t: Tensor) -> Tensor:
-        """Per-sample flow-matching loss (B,) for raw actions."""
+        """Per-sample flow-matching loss (B,) for raw actions (minus state_offset)."""
         target_n = self.normalise_actions(actions)
         x_t = t[:, None, None] * noise + (1.0 - t[:, None, None]) * target_n
         v = self.velocity(context, x_t, t)
@@ -262,7 +275,8 @@ class VlaNet(nn.Module):
         return logits.reshape(-1, self.chunk_length, self.action_dim, self.token_bins)
 
     def token_loss(self, context: Tensor, actions: Tensor) -> Tensor:
-        """Per-sample cross-entropy (B,) against the bins of the raw actions."""
+        """Per-sample cross-entropy (B,) against the bins of the raw actions (minus
+        state_offset)."""
         target_n = self.normalise_actions(actions).clamp(-self.token_clip, self.token_clip)
         scaled = (target_n + self.token_clip) / (2 * self.token_clip) * self.token_bins
         labels = scaled.floor().long().clamp(0, self.token_bins - 1)
@@ -288,8 +302,9 @@ class VlaNet(nn.Module):
     ) -> Tensor:
         """One chunk of raw actions (B, H, A). The token head ignores noise and prefix."""
         context = self.encode(images, state, lang)
+        offset = self.state_offset(state)
         if self.head == "flow":
-            return self.sample_flow(context, noise, prefix, prefix_mask)
+            return self.sample_flow(context, noise, prefix - offset, prefix_mask) + offset
         # Keep every input in the graph so ONNX Runtime sees one signature for both heads.
         unused = 0.0 * (noise.sum() + prefix.sum() + prefix_mask.sum())
-        return self.sample_tokens(context) + unused
+        return self.sample_tokens(context) + offset + unused

@@ -87,6 +87,8 @@ def train(
     else:
         net = build_net(model_config)
         stats = dataset.statistics()
+        if model_config.relative_actions:
+            stats.update(relative_action_statistics(dataset))
         for name, value in stats.items():
             getattr(net, name).copy_(torch.as_tensor(value, dtype=torch.float32))
     net.train()
@@ -125,6 +127,7 @@ def train(
         batch_states = torch.from_numpy(np.stack(states).astype(np.float32))
         batch_langs = torch.from_numpy(np.stack(langs).astype(np.float32))
         batch_targets = torch.from_numpy(np.stack(targets).astype(np.float32))
+        batch_targets = batch_targets - net.state_offset(batch_states)
         context = net.encode(batch_images, batch_states, batch_langs)
         if model_config.head == "flow":
             noise = torch.randn_like(batch_targets)
@@ -203,3 +206,19 @@ def _save(
     }
     config = VlaConfig(**{**model_config.__dict__, "metadata": metadata})
     return save_checkpoint(net, config, out_dir)
+
+
+def relative_action_statistics(dataset: ChunkDataset) -> dict[str, np.ndarray]:
+    """Mean and std (floored) of chunk targets minus the sample's joints in the first
+    len(joint_names) elements: what a relative_actions network regresses."""
+    n_rel = len(dataset.spec.joint_names)
+    rows = []
+    for episode in dataset.episodes:
+        actions = np.asarray(episode.actions, dtype=np.float64)
+        steps = len(actions)
+        for k in range(dataset.spec.chunk_length):
+            target = actions[np.minimum(np.arange(steps) + k, steps - 1)].copy()
+            target[:, :n_rel] -= np.asarray(episode.joint_positions)[:, :n_rel]
+            rows.append(target)
+    values = np.concatenate(rows)
+    return {"action_mean": values.mean(axis=0), "action_std": np.maximum(values.std(axis=0), 1e-3)}
