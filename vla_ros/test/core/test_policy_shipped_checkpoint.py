@@ -7,10 +7,12 @@ checkpoint was trained on. A broken, stale or untrained checkpoint fails these t
 
 from __future__ import annotations
 
+import dataclasses
 import os
 
 import numpy as np
 import pytest
+from policy_testing import synthetic_episodes, tiny_config, tiny_spec
 
 from vla_ros.core.policy.backends import checkpoint_path, make_policy
 from vla_ros.core.policy.language import TextEncoder
@@ -23,10 +25,10 @@ from vla_ros.core.policy.vla_model import (
     read_config,
 )
 from vla_ros.core.resources import resource_path
+from vla_ros.core.training.dataset import ChunkDataset
+from vla_ros.core.training.trainer import TrainConfig, relative_action_statistics, train
 
 os.environ.setdefault("MUJOCO_GL", "egl")
-
-pytestmark = pytest.mark.slow
 
 # The policy's camera: the recordings' image size (policy input is resized from it).
 IMAGE_WIDTH_PX, IMAGE_HEIGHT_PX = 128, 96
@@ -83,12 +85,11 @@ def _sim_observation(spec, seed):
     )
 
 
+@pytest.mark.slow
 def test_torch_and_onnx_runtime_agree_on_a_sim_frame(shipped_dir, encoder):
     config, net = load_checkpoint(shipped_dir)
     by_torch = VlaPolicy(config, TorchRuntime(net), text_encoder=encoder, seed=1)
-    by_onnx = VlaPolicy(
-        config, OnnxRuntime(shipped_dir / ONNX_FILE), text_encoder=encoder, seed=1
-    )
+    by_onnx = VlaPolicy(config, OnnxRuntime(shipped_dir / ONNX_FILE), text_encoder=encoder, seed=1)
     obs = _sim_observation(config.spec, seed=7)
     chunk = by_torch.infer(obs).actions
     np.testing.assert_allclose(by_onnx.infer(obs).actions, chunk, atol=1e-3)
@@ -98,6 +99,7 @@ def test_torch_and_onnx_runtime_agree_on_a_sim_frame(shipped_dir, encoder):
     assert np.max(np.abs(chunk[0, : arm.size] - arm)) < 0.3
 
 
+@pytest.mark.slow
 def test_shipped_policy_solves_seeded_episodes_closed_loop(encoder):
     from vla_ros.core.chunking import ChunkSchedulerConfig
     from vla_ros.core.policy.closed_loop import ChunkedSimPolicy
@@ -119,3 +121,34 @@ def test_shipped_policy_solves_seeded_episodes_closed_loop(encoder):
         env.close()
     successes = sum(success for _, _, success, _ in outcomes)
     assert successes * 2 > len(EPISODES), outcomes
+
+
+def test_shipped_training_options_train_save_and_export(tmp_path, encoder):
+    """keypoint pooling, standardised language, relative arm actions, periodic checkpoints:
+    the options the shipped checkpoint was trained with round-trip through ONNX."""
+    spec = tiny_spec(chunk_length=4)
+    episodes = synthetic_episodes(spec)
+    config = dataclasses.replace(
+        tiny_config(spec), pooling="keypoints", lang_norm=True, relative_actions=True
+    )
+    settings = TrainConfig(
+        steps=30, batch_size=8, learning_rate=2e-3, progress=False, checkpoint_every=10
+    )
+    result = train(episodes, config, settings, tmp_path / "ckpt", text_encoder=encoder)
+    assert np.mean(result.losses[-6:]) < np.mean(result.losses[:6])
+    saved, net = load_checkpoint(tmp_path / "ckpt")
+    assert saved.pooling == "keypoints" and saved.lang_norm and saved.relative_actions
+    assert float(net.lang_std.min()) > 0.0 and not np.allclose(net.lang_mean.numpy(), 0.0)
+    stats = relative_action_statistics(ChunkDataset(episodes, spec))
+    np.testing.assert_allclose(net.action_mean.numpy(), stats["action_mean"], rtol=1e-5)
+    from vla_ros.core.policy.vla_model import example_inputs, export_onnx
+
+    export_onnx(tmp_path / "ckpt")
+    inputs = example_inputs(saved, seed=2)
+    expected = TorchRuntime(net).run(inputs)
+    got = OnnxRuntime(tmp_path / "ckpt" / ONNX_FILE).run(inputs)
+    np.testing.assert_allclose(got, expected, atol=1e-4, rtol=1e-4)
+    # relative actions: moving the measured arm moves the predicted arm targets with it
+    shifted = {**inputs, "state": inputs["state"] + 0.25}
+    delta = TorchRuntime(net).run(shifted) - expected
+    assert np.all(np.abs(delta[0, :, : len(spec.joint_names)] - 0.25) < 0.25)

@@ -73,6 +73,7 @@ class HumanDetectorNode(Node):
             robot_path if robot_path.startswith("/") else resource_path(robot_path)
         )
         self.camera_frame = str(p["camera_frame"]) or self.robot_config.camera_frame
+        self.held_object_radius_m = float(p["held_object_radius_m"])
         self.fixed_camera_pose = None
         if p["camera_pose_source"] == "parameters":
             self.fixed_camera_pose = extrinsics_from_xyz_quaternion(
@@ -163,7 +164,7 @@ class HumanDetectorNode(Node):
                 camera_pose = self.robot.fk(q, frame=self.camera_frame)
             robot = RobotShapes.from_link_points(
                 self.robot.link_points(q, gripper=grip), self.robot.link_point_radii_m
-            )
+            ).with_spheres(self.robot.fk(q)[None, :3, 3], self.held_object_radius_m)
             frame = PerceptionFrame(
                 stamp_s,
                 rgb,

@@ -43,6 +43,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="predict arm actions relative to the measured joints",
     )
     parser.add_argument(
+        "--lang-norm",
+        action="store_true",
+        help="standardise instruction embeddings with the training wordings' statistics",
+    )
+    parser.add_argument(
         "--checkpoint-every", type=int, default=0, help="also save every N steps (0: at the end)"
     )
     parser.add_argument("--use-depth", action="store_true", help="add the depth channel")
@@ -82,6 +87,7 @@ def run(args: argparse.Namespace) -> int:
         cnn_channels=tuple(args.cnn_channels),
         pooling=args.pooling,
         relative_actions=args.relative_actions,
+        lang_norm=args.lang_norm,
         metadata={"episodes": [str(p) for p in paths]},
     )
     settings = TrainConfig(

@@ -51,6 +51,18 @@ class RobotShapes:
         radii = np.broadcast_to(np.asarray(radius_m, dtype=np.float64), (pts.shape[0],))
         return cls(sphere_centers_m=pts, sphere_radii_m=radii.copy())
 
+    def with_spheres(self, centers_m: np.ndarray, radii_m: np.ndarray) -> RobotShapes:
+        """These shapes plus extra spheres (e.g. an object held in the gripper)."""
+        centers = _points(centers_m)
+        radii = np.broadcast_to(np.asarray(radii_m, dtype=np.float64), (centers.shape[0],))
+        return RobotShapes(
+            sphere_centers_m=np.vstack([self.sphere_centers_m, centers]),
+            sphere_radii_m=np.concatenate([self.sphere_radii_m, radii]),
+            capsule_starts_m=self.capsule_starts_m,
+            capsule_ends_m=self.capsule_ends_m,
+            capsule_radii_m=self.capsule_radii_m,
+        )
+
     @property
     def empty(self) -> bool:
         """True when there is no shape at all (robot unknown)."""

@@ -37,6 +37,11 @@ NODE_PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec("joint_state_timeout_s", 0.5, "older joint states: frame not trusted [s]"),
     ParamSpec("heartbeat_period_s", 0.1, "heartbeat period while healthy [s]"),
     ParamSpec("publish_debug_image", True, "annotated image, only while subscribed"),
+    ParamSpec(
+        "held_object_radius_m",
+        0.06,
+        "sphere at the tool frame treated as robot: an object in the gripper is no intrusion [m]",
+    ),
 )
 
 PERCEPTION_PARAMETERS: tuple[ParamSpec, ...] = (

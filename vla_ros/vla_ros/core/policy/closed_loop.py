@@ -124,6 +124,7 @@ class EvaluationSummary:
     confidence: float
     mean_duration_s: float  # [s] simulated, over all episodes
     per_task: dict[str, tuple[int, int]]  # task family -> (successes, episodes)
+    outcomes: tuple[tuple[str, int, bool], ...] = ()  # (task family, seed, success) each
 
 
 def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
@@ -154,6 +155,7 @@ def evaluate(
 
     per_task: dict[str, list[int]] = {}
     durations = []
+    outcomes = []
     for task in tasks:
         for seed in seeds:
             result = run_episode(env, sim_policy, seed=seed, task=task, act_period_s=act_period_s)
@@ -161,6 +163,7 @@ def evaluate(
             counts[0] += int(result.success)
             counts[1] += 1
             durations.append(result.duration_s)
+            outcomes.append((result.info.task.family, int(seed), bool(result.success)))
     successes = sum(c[0] for c in per_task.values())
     n = sum(c[1] for c in per_task.values())
     low, high = wilson_interval(successes, n, confidence)
@@ -173,4 +176,5 @@ def evaluate(
         confidence=confidence,
         mean_duration_s=float(np.mean(durations)) if durations else 0.0,
         per_task={k: (v[0], v[1]) for k, v in per_task.items()},
+        outcomes=tuple(outcomes),
     )

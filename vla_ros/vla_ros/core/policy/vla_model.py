@@ -49,6 +49,7 @@ class VlaConfig:
     lang_dim: int = EMBEDDING_DIM  # size of the instruction embedding
     pooling: str = "mean"  # image pooling: "mean" or "keypoints" (mean + spatial soft-argmax)
     relative_actions: bool = False  # arm actions predicted relative to the measured joints
+    lang_norm: bool = False  # standardise instruction embeddings with training statistics
     metadata: dict[str, Any] = field(default_factory=dict, compare=False)  # e.g. training info
 
     def __post_init__(self) -> None:
@@ -81,6 +82,7 @@ class VlaConfig:
             "lang_dim": self.lang_dim,
             "pooling": self.pooling,
             "relative_actions": self.relative_actions,
+            "lang_norm": self.lang_norm,
             "metadata": self.metadata,
         }
 
@@ -116,6 +118,7 @@ def build_net(config: VlaConfig) -> VlaNet:
         token_clip=config.token_clip,
         pooling=config.pooling,
         relative_dims=len(spec.joint_names) if config.relative_actions else 0,
+        lang_norm=config.lang_norm,
     )
 
 

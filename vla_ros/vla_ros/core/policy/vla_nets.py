@@ -137,6 +137,8 @@ class VlaNet(nn.Module):
     state_std: Tensor
     action_mean: Tensor
     action_std: Tensor
+    lang_mean: Tensor  # only with lang_norm
+    lang_std: Tensor  # only with lang_norm
 
     def __init__(
         self,
@@ -156,6 +158,7 @@ class VlaNet(nn.Module):
         token_clip: float,
         pooling: str = "mean",
         relative_dims: int = 0,
+        lang_norm: bool = False,
     ) -> None:
         super().__init__()
         if not 0 <= relative_dims <= min(state_dim, action_dim):
@@ -197,11 +200,20 @@ class VlaNet(nn.Module):
         self.register_buffer("state_std", torch.ones(state_dim))
         self.register_buffer("action_mean", torch.zeros(action_dim))
         self.register_buffer("action_std", torch.ones(action_dim))
+        self.lang_norm = lang_norm
+        if lang_norm:
+            # Sentence embeddings of "pick up the red cube" and "... orange cube" are nearly
+            # parallel; standardising each dimension over the training wordings turns the
+            # few dimensions that tell them apart into O(1) features.
+            self.register_buffer("lang_mean", torch.zeros(lang_dim))
+            self.register_buffer("lang_std", torch.ones(lang_dim))
 
     # -------------------------------------------------------------- shared encoder
 
     def encode(self, images: Tensor, state: Tensor, lang: Tensor) -> Tensor:
         """(B, cams, C, H, W) in [0, 1], raw state (B, J), embedding (B, L) -> context (B, D)."""
+        if self.lang_norm:
+            lang = (lang - self.lang_mean) / self.lang_std
         cond = self.lang(lang)
         state_n = (state - self.state_mean) / self.state_std
         fused = torch.cat([self.vision(images - 0.5, cond), self.state(state_n), cond], dim=-1)

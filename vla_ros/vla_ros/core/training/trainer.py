@@ -89,6 +89,10 @@ def train(
         stats = dataset.statistics()
         if model_config.relative_actions:
             stats.update(relative_action_statistics(dataset))
+        if model_config.lang_norm:
+            matrix = np.stack([embeddings[w] for w in wordings]).astype(np.float64)
+            stats["lang_mean"] = matrix.mean(axis=0)
+            stats["lang_std"] = np.maximum(matrix.std(axis=0), 1e-4)
         for name, value in stats.items():
             getattr(net, name).copy_(torch.as_tensor(value, dtype=torch.float32))
     net.train()
