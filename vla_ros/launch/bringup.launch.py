@@ -98,7 +98,7 @@ def generate_launch_description():
             executable="policy_node",
             name="policy_node",
             parameters=[config("policy.yaml"), {"backend": arg("policy_backend")}, sim_time],
-            remappings=camera_remaps,
+            remappings=[r for r in camera_remaps if r[0] != "/camera/color/camera_info"],
         ),
         Node(
             package=PACKAGE,
