@@ -47,13 +47,22 @@ def test_task_families_become_speakable_instructions():
         resolve_instruction("dance", 0, SPEECH_COLOURS)
 
 
-def test_backend_defaults_to_embedded_only_with_a_checkpoint(tmp_path):
+def test_backend_defaults_to_embedded_only_with_an_evaluated_checkpoint(tmp_path):
     backend, why = choose_backend("", tmp_path)
     assert backend == "scripted" and "no trained checkpoint" in why
     (tmp_path / "config.json").write_text("{}")
     assert choose_backend("", tmp_path)[0] == "scripted"  # no weights yet
     (tmp_path / "model.safetensors").write_bytes(b"")
-    assert choose_backend("", tmp_path)[0] == "embedded"
+    backend, why = choose_backend("", tmp_path)
+    assert backend == "scripted" and "no evaluation.json" in why
+    (tmp_path / "evaluation.json").write_text('{"success_rate": 0.01}')
+    backend, why = choose_backend("", tmp_path)
+    assert backend == "scripted" and "1%" in why
+    (tmp_path / "evaluation.json").write_text('{"success_rate": 0.93}')
+    assert choose_backend("", tmp_path) == (
+        "embedded",
+        f"checkpoint at {tmp_path}, evaluated success 93%",
+    )
     assert choose_backend("remote", tmp_path) == ("remote", "requested")
     with pytest.raises(ValueError):
         choose_backend("magic", tmp_path)

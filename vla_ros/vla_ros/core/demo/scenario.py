@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -43,20 +44,37 @@ def resolve_instruction(task: str, seed: int, colours: Sequence[str]) -> str:
     return spec.instruction
 
 
+# The demo drives the shipped VLA only once its recorded closed-loop evaluation
+# (<checkpoint>/evaluation.json, written from `vla-ros eval`) reaches this success rate.
+DEMO_MIN_SUCCESS_RATE = 0.5
+
+
 def choose_backend(requested: str, checkpoint_dir: str | Path) -> tuple[str, str]:
-    """(backend, why): `requested`, else embedded with a checkpoint, else scripted."""
+    """(backend, why): `requested`; else the shipped VLA if it is evaluated good enough;
+    else the scripted expert as a stand-in."""
     if requested:
         if requested not in POLICY_BACKENDS:
             raise ValueError(f"unknown backend '{requested}' (one of {POLICY_BACKENDS})")
         return requested, "requested"
     directory = Path(checkpoint_dir)
-    if all((directory / name).is_file() for name in CHECKPOINT_FILES):
-        return "embedded", f"checkpoint found at {directory}"
-    return (
-        "scripted",
-        f"no trained checkpoint at {directory}: the simulator's scripted expert stands "
-        "in for the VLA (served from the sim process over the policy protocol)",
+    stand_in = (
+        "the simulator's scripted expert stands in for the VLA (served from the sim process "
+        "over the policy protocol; --backend embedded forces the VLA)"
     )
+    if not all((directory / name).is_file() for name in CHECKPOINT_FILES):
+        return "scripted", f"no trained checkpoint at {directory}: {stand_in}"
+    try:
+        evaluation = json.loads((directory / "evaluation.json").read_text())
+        rate = float(evaluation["success_rate"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return "scripted", f"checkpoint at {directory} has no evaluation.json: {stand_in}"
+    if rate < DEMO_MIN_SUCCESS_RATE:
+        return (
+            "scripted",
+            f"the shipped VLA at {directory} succeeds in {rate:.0%} of evaluated episodes "
+            f"(< {DEMO_MIN_SUCCESS_RATE:.0%}): {stand_in}",
+        )
+    return "embedded", f"checkpoint at {directory}, evaluated success {rate:.0%}"
 
 
 @dataclass(frozen=True)

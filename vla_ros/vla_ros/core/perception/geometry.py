@@ -51,7 +51,7 @@ class RobotShapes:
         radii = np.broadcast_to(np.asarray(radius_m, dtype=np.float64), (pts.shape[0],))
         return cls(sphere_centers_m=pts, sphere_radii_m=radii.copy())
 
-    def with_spheres(self, centers_m: np.ndarray, radii_m: np.ndarray) -> RobotShapes:
+    def with_spheres(self, centers_m: np.ndarray, radii_m: float | np.ndarray) -> RobotShapes:
         """These shapes plus extra spheres (e.g. an object held in the gripper)."""
         centers = _points(centers_m)
         radii = np.broadcast_to(np.asarray(radii_m, dtype=np.float64), (centers.shape[0],))
