@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import re
 from pathlib import Path
 from typing import Any
 
@@ -21,15 +20,13 @@ from fake_launch import Recorded, fake_launch_modules
 
 from vla_ros.core.params import flatten_parameters
 from vla_ros.core.resources import share_dir
+from vla_ros.tools.reference import node_class, node_entry_points
 
 pytestmark = pytest.mark.ros
 
 SHARE = share_dir()
 LAUNCH_DIR = SHARE / "launch"
-SETUP_PY = SHARE / "setup.py"
-NODE_ENTRY_POINTS = dict(
-    re.findall(r'^\s+"(\w+)": "(vla_ros\.nodes\.\w+):main",', SETUP_PY.read_text(), re.MULTILINE)
-)
+NODE_ENTRY_POINTS = node_entry_points()
 # Packages of other projects a launch file may start (present on a ROS 2 distro).
 EXTERNAL = {"robot_state_publisher": "robot_state_publisher", "rviz2": "rviz2"}
 
@@ -160,13 +157,7 @@ def test_executables_and_files_exist(launch_file):
 
 def _construct(node: dict, context):
     """Build the node class the entry point names, with the launch file's parameters."""
-    module = importlib.import_module(NODE_ENTRY_POINTS[node["executable"]])
-    classes = [
-        c
-        for c in vars(module).values()
-        if isinstance(c, type) and c.__module__ == module.__name__ and c.__name__.endswith("Node")
-    ]
-    assert len(classes) == 1, f"{module.__name__}: one node class per module, got {classes}"
+    cls = node_class(NODE_ENTRY_POINTS[node["executable"]])
     cli = ["--ros-args", "-r", f"__node:={node['name']}"]
     for path in node["files"]:
         cli += ["--params-file", path]
@@ -174,7 +165,7 @@ def _construct(node: dict, context):
         cli += ["-p", f"{key}:={yaml.safe_dump(value, default_flow_style=True).strip()}"]
         if cli[-1].endswith("\n..."):
             cli[-1] = cli[-1][: -len("\n...")]
-    return classes[0](context=context, cli_args=cli)
+    return cls(context=context, cli_args=cli)
 
 
 @pytest.mark.parametrize("launch_file", ALL_LAUNCHES)

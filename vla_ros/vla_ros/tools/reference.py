@@ -58,7 +58,8 @@ def node_entry_points() -> dict[str, str]:
     return dict(re.findall(r'^\s+"(\w+)": "(vla_ros\.nodes\.\w+):main",', text, re.MULTILINE))
 
 
-def _node_class(module_name: str) -> type:
+def node_class(module_name: str) -> type:
+    """The one node class a vla_ros.nodes.*_node module defines."""
     module = importlib.import_module(module_name)
     classes = [
         c
@@ -82,7 +83,7 @@ def describe_node(executable: str, module_name: str, context) -> str:
     try:
         config = share_dir() / "config" / CONFIG_FILES.get(executable, "")
         cli = ["--ros-args", "--params-file", str(config)] if config.is_file() else []
-        node = _node_class(module_name)(context=context, cli_args=cli)
+        node = node_class(module_name)(context=context, cli_args=cli)
     except Exception as exc:  # e.g. no microphone here: document it from its docstring
         reason = _cell(str(exc))
         return "\n".join(
