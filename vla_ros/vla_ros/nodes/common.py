@@ -7,7 +7,12 @@ from collections.abc import Callable, Sequence
 
 import rclpy
 from rclpy._rclpy_pybind11 import RCLError
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.executors import (
+    Executor,
+    ExternalShutdownException,
+    MultiThreadedExecutor,
+    SingleThreadedExecutor,
+)
 from rclpy.node import Node
 from rclpy.qos import (
     DurabilityPolicy,
@@ -59,16 +64,30 @@ class ErrorCounter:
         return sum(self.counts.values())
 
 
-def run_node(
-    factory: Callable[[], Node], args: Sequence[str] | None = None, num_threads: int = 2
-) -> None:
+def make_executor(node: Node) -> Executor:
+    """The executor for `node`: single-threaded unless the node asks for more threads.
+
+    A node that must block inside a callback on another callback (a synchronous service call,
+    the MoveIt collision backend) sets `executor_threads = 2`. Everything else runs
+    single-threaded: rclpy's MultiThreadedExecutor polls in a busy loop while a callback of a
+    mutually exclusive group (every node's default group) is running, which took a whole core
+    of a 2-core machine and made the human detector drop most frames of a walk-in
+    (bench/bench_executors.py measures it).
+    """
+    threads = int(getattr(node, "executor_threads", 1))
+    if threads > 1:
+        return MultiThreadedExecutor(num_threads=threads)
+    return SingleThreadedExecutor()
+
+
+def run_node(factory: Callable[[], Node], args: Sequence[str] | None = None) -> None:
     """Process entry point: DDS defaults, rclpy.init, spin until Ctrl-C, clean shutdown."""
     apply_transport_defaults()
     rclpy.init(args=args)
     node = None
     try:
         node = factory()
-        executor = MultiThreadedExecutor(num_threads=num_threads)
+        executor = make_executor(node)
         executor.add_node(node)
         executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):

@@ -83,6 +83,8 @@ class SafetyFilterNode(Node):
         robot_config = RobotConfig.from_yaml(share_dir() / node["robot_config"])
         self.robot = robot_config.load_model()
         checker = make_checker(node["collision_backend"], self, self.robot, robot_config.group)
+        # the moveit_service backend waits on a service response inside the command callback
+        self.executor_threads = 2 if node["collision_backend"] == "moveit_service" else 1
         self.safety = build_filter(
             self.robot,
             settings.config,

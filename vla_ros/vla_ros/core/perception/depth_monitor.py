@@ -14,6 +14,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+# Imported with the module, not at the first intrusion: a lazy import here stalled the
+# detector for ~2.5 s on the first frame with a person in it (frames dropped meanwhile).
+from scipy import ndimage
+
 from vla_ros.core.perception.camera import CameraIntrinsics, check_depth_image, transform_points
 from vla_ros.core.perception.geometry import (
     Box3,
@@ -131,8 +135,6 @@ class BackgroundModel:
 
 def cluster_points(points_m: np.ndarray, voxel_size_m: float, min_points: int) -> list[np.ndarray]:
     """Indices of each cluster: voxel grid + 26-connected components, small clusters dropped."""
-    from scipy import ndimage  # lazy: only the depth channel needs scipy
-
     pts = np.asarray(points_m, dtype=np.float64).reshape(-1, 3)
     if pts.shape[0] < min_points:
         return []
