@@ -192,3 +192,61 @@ def test_reset_rejects_unknown_tasks(env):
         env.reset(0, "pick up the golden cube")
     info = env.reset(0, "stack the red cube on the blue cube")
     assert {"red", "blue"} <= set(info.colours)
+
+
+def test_room_camera_leaves_the_scene_camera_and_seeded_episodes_unchanged(env):
+    """A VLA is trained on the scene camera: adding the room camera must not change a pixel."""
+    room = SimEnv(SimConfig(image_width_px=160, image_height_px=120, room_camera=True))
+    try:
+        assert env.cameras == ("scene_camera",)
+        assert room.cameras == ("scene_camera", "room_camera")
+        for seed in (0, 5):
+            a = env.reset(seed, "", with_person=True)
+            b = room.reset(seed, "", with_person=True)
+            assert a.task == b.task and a.colours == b.colours and a.person == b.person
+            for _ in range(20):
+                env.step()
+                room.step()
+            np.testing.assert_array_equal(env.camera_pose(), room.camera_pose())
+            rgb_a, depth_a = env.render()
+            rgb_b, depth_b = room.render()
+            np.testing.assert_array_equal(rgb_a, rgb_b)
+            np.testing.assert_array_equal(depth_a, depth_b)
+        with pytest.raises(ValueError, match="room_camera"):
+            env.render(camera="room_camera")
+    finally:
+        room.close()
+
+
+def test_room_camera_renders_the_cell_from_its_configured_pose():
+    from vla_ros.core.perception.camera import extrinsics_from_xyz_quaternion
+    from vla_ros.core.sim.scene import TABLE_X_RANGE_M, TABLE_Y_RANGE_M
+
+    config = SimConfig(image_width_px=160, image_height_px=120, room_camera=True)
+    room = SimEnv(config)
+    try:
+        room.reset(4, "pick")
+        pose = room.camera_pose("room_camera")
+        expected = extrinsics_from_xyz_quaternion(
+            config.room_camera_position_m, config.room_camera_orientation_xyzw
+        )
+        np.testing.assert_allclose(pose, expected, atol=1e-6)
+        room.reset(5, "pick")  # never jittered
+        np.testing.assert_allclose(room.camera_pose("room_camera"), expected, atol=1e-6)
+        k = room.intrinsics("room_camera")
+        assert k.fy_px == pytest.approx(
+            60 / math.tan(math.radians(config.room_camera_fovy_deg) / 2)
+        )
+        rgb, depth = room.render(camera="room_camera")
+        assert rgb.shape == (120, 160, 3) and rgb.std() > 10
+        v, u = np.nonzero(np.isfinite(depth))
+        points = k.backproject(u, v, depth[v, u]) @ pose[:3, :3].T + pose[:3, 3]
+        assert np.nanmax(depth) <= config.room_camera_depth_max_m
+        # the floor and the table top: planes at z = -0.75 and z = 0 where the model puts them
+        floor = np.abs(points[:, 2] + 0.75) < 0.01
+        on_table = (points[:, 0] > TABLE_X_RANGE_M[0] + 0.1) & (points[:, 0] < 0.2)
+        on_table &= (np.abs(points[:, 1]) < TABLE_Y_RANGE_M[1] - 0.1) & (points[:, 2] > -0.5)
+        assert floor.mean() > 0.5
+        assert on_table.sum() > 20 and np.median(np.abs(points[on_table, 2])) < 0.01
+    finally:
+        room.close()

@@ -47,6 +47,10 @@ class Probe:
             "/camera/color/camera_info": (CameraInfo, SENSOR_QOS),
             "/camera/depth/image_raw": (Image, SENSOR_QOS),
             "/camera/depth/camera_info": (CameraInfo, SENSOR_QOS),
+            "/room_camera/color/image_raw": (Image, SENSOR_QOS),
+            "/room_camera/color/camera_info": (CameraInfo, SENSOR_QOS),
+            "/room_camera/depth/image_raw": (Image, SENSOR_QOS),
+            "/room_camera/depth/camera_info": (CameraInfo, SENSOR_QOS),
             "/sim/task_state": (TaskState, LATCHED_QOS),
             "/sim/person/pose": (PoseStamped, 10),
         }
@@ -148,6 +152,67 @@ def test_publishes_sensors_clock_and_task_state(executor, sim):
         executor, lambda: follower.get_clock().now().nanoseconds * 1e-9 > t0 + 0.3, 20.0
     )
     assert abs(follower.get_clock().now().nanoseconds * 1e-9 - probe.sim_time()) < 0.5
+
+
+def test_room_camera_is_published_like_the_scene_camera(executor, sim):
+    from vla_ros.core.perception.camera import extrinsics_from_xyz_quaternion
+
+    probe = Probe(executor)
+    topics = [
+        "/room_camera/color/image_raw",
+        "/room_camera/depth/image_raw",
+        "/room_camera/color/camera_info",
+        "/room_camera/depth/camera_info",
+    ]
+    assert spin_until(executor, lambda: all(t in probe.latest for t in topics), 60.0), sorted(
+        probe.latest
+    )
+
+    # frames of one instant: wait until both cameras' colour images carry the same stamp
+    def same_instant():
+        scene = probe.latest["/camera/color/image_raw"].header.stamp
+        return all(probe.latest[t].header.stamp == scene for t in topics)
+
+    assert spin_until(executor, same_instant, 20.0)
+    color = probe.latest["/room_camera/color/image_raw"]
+    depth_msg = probe.latest["/room_camera/depth/image_raw"]
+    assert color.encoding == "rgb8" and color.header.frame_id == "room_camera_optical_frame"
+    assert depth_msg.encoding == "16UC1"  # the sim's depth_encoding, as for the scene camera
+    rgb, depth = conv.rgb_from_msg(color), conv.depth_from_msg(depth_msg)
+    assert rgb.shape == (72, 96, 3) and depth.shape == (72, 96) and rgb.std() > 10
+    intrinsics = conv.camera_info_from_msg(probe.latest["/room_camera/color/camera_info"])
+    room_fovy = sim.get_parameter("room_camera_fovy_deg").value
+    assert intrinsics.fy_px == pytest.approx(36 / math.tan(math.radians(room_fovy) / 2))
+    # the depth is the floor and the table seen from the configured pose: back-projected,
+    # the valid pixels lie on or above the floor (z = -0.75) and inside the lit cell
+    pose = extrinsics_from_xyz_quaternion(
+        sim.get_parameter("room_camera_position_m").value,
+        sim.get_parameter("room_camera_orientation_xyzw").value,
+    )
+    v, u = np.nonzero(np.isfinite(depth))
+    assert v.size > 0.5 * depth.size
+    points = intrinsics.backproject(u, v, depth[v, u]) @ pose[:3, :3].T + pose[:3, 3]
+    assert points[:, 2].min() > -0.75 - 0.02
+    assert np.mean(np.abs(points[:, 2] + 0.75) < 0.02) > 0.5  # mostly floor
+
+
+def test_room_camera_off_publishes_nothing_for_it(executor):
+    node = SimNode(
+        context=executor.context,
+        parameter_overrides=[
+            Parameter("image_width_px", value=64),
+            Parameter("image_height_px", value=48),
+            Parameter("real_time_factor", value=0.0),
+            Parameter("room_camera", value=False),
+        ],
+    )
+    executor.add_node(node)
+    assert node.env.cameras == ("scene_camera",)  # not even in the MuJoCo model
+    assert not [p.topic_name for p in node.publishers if p.topic_name.startswith("/room_")]
+    probe = Probe(executor)
+    assert spin_until(executor, lambda: "/camera/color/image_raw" in probe.latest, 60.0)
+    spin_until(executor, lambda: False, 0.5)
+    assert not [t for t in probe.latest if t.startswith("/room_camera/")]
 
 
 def test_trajectory_and_forward_commands_move_the_arm(executor, sim):

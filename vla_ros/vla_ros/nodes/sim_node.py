@@ -9,6 +9,11 @@ Publishes:
   /camera/depth/image_raw (sensor_msgs/Image, 32FC1 metres or 16UC1 millimetres),
   /camera/depth/camera_info: the fixed scene camera at camera_rate_hz (sensor-data QoS),
       frame camera_optical_frame.
+  /room_camera/color/image_raw, /room_camera/color/camera_info, /room_camera/depth/image_raw,
+  /room_camera/depth/camera_info: the same for the fixed room camera high in a corner of the
+      cell (frame room_camera_optical_frame, same stamps, encodings, size and QoS), only with
+      room_camera: true. Its pose is not in the URDF: it is room_camera_position_m /
+      room_camera_orientation_xyzw (optical frame in the base frame), never jittered.
   /sim/task_state (vla_ros_msgs/TaskState, latched): episode, instruction, success, done.
   /sim/person/pose (geometry_msgs/PoseStamped, frame base_link): ground truth of the
       simulated person's feet while present (evaluation only; the stack must not use it).
@@ -28,7 +33,9 @@ Parameters (defaults in config/sim.yaml):
   seed, task, with_person, auto_reset (start the next episode, seed + 1, when one is done);
   walk_in_speed_m_s [m/s], walk_in_closest_approach_m [m] (from the base), walk_in_bearing_rad
   [rad] (direction of the closest point, 0 = +x, pi = behind the robot), walk_in_pause_s [s],
-  walk_in_walk_sign (+1 / -1): the walk that /sim/person/walk_in starts.
+  walk_in_walk_sign (+1 / -1): the walk that /sim/person/walk_in starts; room_camera (off:
+  no room camera in the model, nothing rendered or published for it), room_camera_position_m
+  [m], room_camera_orientation_xyzw, room_camera_fovy_deg [deg].
 """
 
 from __future__ import annotations
@@ -52,7 +59,7 @@ from vla_ros_msgs.srv import ResetEpisode
 from vla_ros import conversions as conv
 from vla_ros.core.sim.env import SimConfig, SimEnv
 from vla_ros.core.sim.person import PersonSchedule
-from vla_ros.core.sim.scene import ARM_JOINTS, GRIPPER_JOINT, TABLE_HEIGHT_M
+from vla_ros.core.sim.scene import ARM_JOINTS, GRIPPER_JOINT, ROOM_CAMERA_NAME, TABLE_HEIGHT_M
 from vla_ros.core.sim.tasks import EpisodeStatus, SimStateView
 from vla_ros.nodes.common import COMMAND_QOS, LATCHED_QOS, SENSOR_QOS, ErrorCounter, run_node
 
@@ -73,6 +80,10 @@ class SimNode(Node):
             camera_fovy_deg=p["camera_fovy_deg"],
             control_period_s=p["control_period_s"],
             interpolation=p["interpolation"],
+            room_camera=p["room_camera"],
+            room_camera_position_m=tuple(p["room_camera_position_m"]),
+            room_camera_orientation_xyzw=tuple(p["room_camera_orientation_xyzw"]),
+            room_camera_fovy_deg=p["room_camera_fovy_deg"],
         )
         if p["depth_encoding"] not in ("32FC1", "16UC1"):
             raise ValueError("depth_encoding must be 32FC1 or 16UC1")
@@ -104,6 +115,14 @@ class SimNode(Node):
         self._depth_info_pub = self.create_publisher(
             CameraInfo, "/camera/depth/camera_info", SENSOR_QOS
         )
+        self._room_pubs: tuple | None = None
+        if self._config.room_camera:
+            self._room_pubs = (
+                self.create_publisher(Image, "/room_camera/color/image_raw", SENSOR_QOS),
+                self.create_publisher(CameraInfo, "/room_camera/color/camera_info", SENSOR_QOS),
+                self.create_publisher(Image, "/room_camera/depth/image_raw", SENSOR_QOS),
+                self.create_publisher(CameraInfo, "/room_camera/depth/camera_info", SENSOR_QOS),
+            )
         self._task_pub = self.create_publisher(TaskState, "/sim/task_state", LATCHED_QOS)
         self._person_pub = self.create_publisher(PoseStamped, "/sim/person/pose", 10)
         self.create_subscription(
@@ -152,6 +171,19 @@ class SimNode(Node):
             "walk_in_bearing_rad": (0.75 * math.pi, "walk_in: bearing of the closest point [rad]"),
             "walk_in_pause_s": (2.0, "walk_in: standing still at the closest point [s]"),
             "walk_in_walk_sign": (-1.0, "walk_in: +1 / -1, direction along the walk line"),
+            "room_camera": (True, "render and publish the fixed room camera (/room_camera/*)"),
+            "room_camera_position_m": (
+                list(SimConfig.room_camera_position_m),
+                "room camera optical frame position in the base frame [m]",
+            ),
+            "room_camera_orientation_xyzw": (
+                list(SimConfig.room_camera_orientation_xyzw),
+                "room camera optical frame orientation in the base frame (quaternion x y z w)",
+            ),
+            "room_camera_fovy_deg": (
+                SimConfig.room_camera_fovy_deg,
+                "room camera vertical FOV [deg]",
+            ),
         }
         values = {}
         for name, (default, description) in specs.items():
@@ -286,6 +318,16 @@ class SimNode(Node):
         assert depth is not None
         self._depth_pub.publish(conv.depth_to_msg(depth, self._depth_encoding, stamp, frame))
         self._depth_info_pub.publish(info)
+        if self._room_pubs is not None:
+            rgb_pub, rgb_info_pub, depth_pub, depth_info_pub = self._room_pubs
+            rgb, depth = self.env.render(camera=ROOM_CAMERA_NAME)
+            frame = "room_camera_optical_frame"
+            info = conv.camera_info_to_msg(self.env.intrinsics(ROOM_CAMERA_NAME), stamp, frame)
+            rgb_pub.publish(conv.image_to_msg(rgb, "rgb8", stamp, frame))
+            rgb_info_pub.publish(info)
+            assert depth is not None
+            depth_pub.publish(conv.depth_to_msg(depth, self._depth_encoding, stamp, frame))
+            depth_info_pub.publish(info)
 
     def _publish_task_state(self) -> None:
         env = self.env

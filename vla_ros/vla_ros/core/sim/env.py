@@ -1,4 +1,4 @@
-"""The simulated cell: MuJoCo physics, per-episode randomisation, servos, RGB-D camera, person.
+"""The simulated cell: MuJoCo physics, per-episode randomisation, servos, RGB-D cameras, person.
 
 `SimEnv` is what the sim node wraps. Time is simulated: `time_s` grows by `control_period_s`
 per `step()` and never goes back (it drives /clock); `episode_time_s` restarts at each reset.
@@ -14,17 +14,20 @@ from pathlib import Path
 
 import numpy as np
 
-from vla_ros.core.perception.camera import CameraIntrinsics
+from vla_ros.core.perception.camera import CameraIntrinsics, quaternion_to_matrix
 from vla_ros.core.sim.person import PersonSchedule, sample_person
 from vla_ros.core.sim.scene import (
     ARM_JOINTS,
     BOWL_RADIUS_M,
+    CAMERA_NAME,
     COLOURS,
     CUBE_SIZE_M,
     GRIPPER_JOINT,
     GRIPPER_OPEN_M,
     PLATE_RADIUS_M,
+    ROOM_CAMERA_NAME,
     TABLE_HEIGHT_M,
+    RoomCamera,
     SceneIds,
     build_spec,
     optical_to_mujoco_camera,
@@ -56,6 +59,15 @@ class SimConfig:
     camera_jitter_m: float = 0.01  # [m] std of the per-episode camera position jitter
     camera_jitter_rad: float = 0.015  # [rad] std of the per-episode camera rotation jitter
     depth_max_m: float = 5.0  # [m] depth beyond this is reported invalid (NaN)
+    # A second fixed RGB-D camera high in a corner of the cell (calibrated extrinsics, base
+    # frame, optical convention z forward / y down), same image size; never jittered.
+    room_camera: bool = False  # add and allow rendering it (off: the model has no such camera)
+    # 2.75 m above the floor in the corner behind-right of the robot, looking at the floor
+    # ahead-left of the base (0.6, 0.6, -0.75): anyone within 2.5 m of the base is in its view
+    room_camera_position_m: tuple[float, ...] = (-2.0, -2.0, 2.0)  # [m]
+    room_camera_orientation_xyzw: tuple[float, ...] = (0.826065, -0.342167, 0.171371, -0.413727)
+    room_camera_fovy_deg: float = 75.0  # [deg] vertical field of view (wide)
+    room_camera_depth_max_m: float = 8.0  # [m] its depth range (it looks across the cell)
 
     def __post_init__(self) -> None:
         if self.image_width_px < 16 or self.image_height_px < 16:
@@ -73,6 +85,14 @@ class SimConfig:
             raise ValueError(f"interpolation must be one of {INTERPOLATIONS}")
         if self.camera_jitter_m < 0.0 or self.camera_jitter_rad < 0.0 or self.depth_max_m <= 0:
             raise ValueError("jitters must be >= 0 and depth_max_m > 0")
+        if not 10.0 <= self.room_camera_fovy_deg <= 150.0:
+            raise ValueError("room_camera_fovy_deg must be in [10, 150]")
+        if self.room_camera_depth_max_m <= 0.0:
+            raise ValueError("room_camera_depth_max_m must be > 0")
+        position = np.asarray(self.room_camera_position_m, dtype=np.float64)
+        if position.shape != (3,) or not np.all(np.isfinite(position)):
+            raise ValueError("room_camera_position_m needs 3 finite values")
+        quaternion_to_matrix(self.room_camera_orientation_xyzw)  # ValueError if malformed
 
 
 @dataclass(frozen=True)
@@ -148,6 +168,13 @@ class SimEnv:
         self.config = config or SimConfig()
         urdf = Path(self.config.urdf_path) if self.config.urdf_path else default_urdf_path()
         self._cam_pos, self._cam_rot, velocity_limits = _urdf_facts(urdf)
+        room = None
+        if self.config.room_camera:
+            room = RoomCamera(
+                position_m=np.asarray(self.config.room_camera_position_m, dtype=np.float64),
+                rotation_optical=quaternion_to_matrix(self.config.room_camera_orientation_xyzw),
+                fovy_deg=self.config.room_camera_fovy_deg,
+            )
         spec = build_spec(
             urdf,
             self._cam_pos,
@@ -156,6 +183,7 @@ class SimEnv:
             self.config.n_cubes,
             self.config.physics_timestep_s,
             (self.config.image_width_px, self.config.image_height_px),
+            room,
         )
         self.model = spec.compile()
         self.data = mujoco.MjData(self.model)
@@ -487,32 +515,49 @@ class SimEnv:
 
     # ------------------------------------------------------------------ camera
 
-    def intrinsics(self) -> CameraIntrinsics:
-        """Pinhole intrinsics of the rendered images."""
+    @property
+    def cameras(self) -> tuple[str, ...]:
+        """Names of the cameras `render` accepts: the scene camera, then the room camera."""
+        return (CAMERA_NAME, ROOM_CAMERA_NAME) if self.ids.room_camera >= 0 else (CAMERA_NAME,)
+
+    def _camera_id(self, camera: str) -> int:
+        if camera == CAMERA_NAME:
+            return self.ids.camera
+        if camera == ROOM_CAMERA_NAME and self.ids.room_camera >= 0:
+            return self.ids.room_camera
+        raise ValueError(f"unknown camera {camera!r}; this cell has {list(self.cameras)}")
+
+    def intrinsics(self, camera: str = CAMERA_NAME) -> CameraIntrinsics:
+        """Pinhole intrinsics of the rendered images of `camera`."""
+        fovy = self.model.cam_fovy[self._camera_id(camera)]
         return CameraIntrinsics.from_fov(
-            self.config.image_width_px,
-            self.config.image_height_px,
-            math.radians(self.config.camera_fovy_deg),
+            self.config.image_width_px, self.config.image_height_px, math.radians(float(fovy))
         )
 
-    def camera_pose(self) -> np.ndarray:
-        """4x4 pose of the (jittered) camera_optical_frame in the base frame."""
+    def camera_pose(self, camera: str = CAMERA_NAME) -> np.ndarray:
+        """4x4 pose of `camera`'s optical frame in the base frame (the scene camera's jittered)."""
         import mujoco
 
+        cam = self._camera_id(camera)
         rot = np.zeros(9)
-        mujoco.mju_quat2Mat(rot, self.model.cam_quat[self.ids.camera])
+        mujoco.mju_quat2Mat(rot, self.model.cam_quat[cam])
         pose = np.eye(4)
         pose[:3, :3] = optical_to_mujoco_camera(rot.reshape(3, 3))  # the map is an involution
-        pose[:3, 3] = self.model.cam_pos[self.ids.camera]
+        pose[:3, 3] = self.model.cam_pos[cam]
         return pose
 
-    def render(self, *, with_depth: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+    def render(
+        self, *, with_depth: bool = True, camera: str = CAMERA_NAME
+    ) -> tuple[np.ndarray, np.ndarray | None]:
         """(RGB (H, W, 3) uint8, depth (H, W) float32 metres along the optical axis or None).
 
-        Depth beyond `depth_max_m` is NaN.
+        Depth beyond `depth_max_m` (the room camera: `room_camera_depth_max_m`) is NaN. Both
+        cameras render through one renderer (same image size): the room camera costs nothing
+        unless it is rendered.
         """
         import mujoco
 
+        cam = self._camera_id(camera)
         if self._renderer is None:
             self._renderer = mujoco.Renderer(
                 self.model, self.config.image_height_px, self.config.image_width_px
@@ -528,14 +573,17 @@ class SimEnv:
         elif threading.get_ident() != self._renderer_thread:
             raise RuntimeError("render() must be called from the thread that rendered first")
         renderer = self._renderer
-        renderer.update_scene(self.data, camera=self.ids.camera)
+        renderer.update_scene(self.data, camera=cam)
         rgb = renderer.render().copy()
         depth = None
         if with_depth:
             renderer.enable_depth_rendering()
             depth = renderer.render().astype(np.float32, copy=True)
             renderer.disable_depth_rendering()
-            depth[(depth <= 0.0) | (depth > self.config.depth_max_m)] = np.nan
+            far = self.config.depth_max_m
+            if cam == self.ids.room_camera:
+                far = self.config.room_camera_depth_max_m
+            depth[(depth <= 0.0) | (depth > far)] = np.nan
         return rgb, depth
 
     def close(self) -> None:

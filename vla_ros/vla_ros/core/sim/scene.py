@@ -56,6 +56,20 @@ ARM_KP = (900.0, 900.0, 600.0, 200.0, 200.0, 100.0)
 ARM_KV = (200.0, 250.0, 120.0, 15.0, 15.0, 8.0)
 GRIPPER_KP = 1500.0  # N/m: ~30 N squeeze at 2 cm of position error, cubes stay in the grasp
 CAMERA_NAME = "scene_camera"
+ROOM_CAMERA_NAME = "room_camera"
+
+
+@dataclass(frozen=True)
+class RoomCamera:
+    """A second fixed RGB-D camera bolted to the cell (not part of the arm's URDF).
+
+    Its extrinsics are a calibration result given in the robot base frame; it renders at the
+    scene camera's image size, with its own field of view.
+    """
+
+    position_m: np.ndarray  # (3,) optical frame origin in the base frame
+    rotation_optical: np.ndarray  # (3, 3) optical frame (z forward, y down) in the base frame
+    fovy_deg: float  # vertical field of view
 
 
 @dataclass(frozen=True)
@@ -84,6 +98,7 @@ class SceneIds:
     table_geom: int
     camera: int
     lights: tuple[int, ...]
+    room_camera: int = -1  # -1: the scene has no room camera
 
 
 def _add_box(
@@ -122,11 +137,13 @@ def build_spec(
     n_cubes: int,
     physics_timestep_s: float,
     image_size_px: tuple[int, int] = (640, 480),
+    room_camera: RoomCamera | None = None,
 ) -> mujoco.MjSpec:
     """The scene as an MjSpec: the URDF's robot with servos and the cell around it.
 
     The camera pose is the URDF's camera_optical_frame in the base frame; the simulator
-    jitters it per episode by writing model.cam_pos / cam_quat.
+    jitters it per episode by writing model.cam_pos / cam_quat. An optional room camera is
+    added after the scene camera (the scene camera keeps camera id 0 and its rendering).
     """
     import mujoco
 
@@ -278,6 +295,13 @@ def build_spec(
         quat=list(rotation_to_quat(optical_to_mujoco_camera(camera_rotation_optical))),
         fovy=camera_fovy_deg,
     )
+    if room_camera is not None:
+        world.add_camera(
+            name=ROOM_CAMERA_NAME,
+            pos=list(room_camera.position_m),
+            quat=list(rotation_to_quat(optical_to_mujoco_camera(room_camera.rotation_optical))),
+            fovy=room_camera.fovy_deg,
+        )
     world.add_light(
         name="key_light",
         pos=[0.3, 0.6, 2.0],
@@ -366,4 +390,5 @@ def scene_ids(model: mujoco.MjModel, n_cubes: int) -> SceneIds:
             int(mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_LIGHT, n))
             for n in ("key_light", "fill_light")
         ),
+        room_camera=int(mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_CAMERA, ROOM_CAMERA_NAME)),
     )
