@@ -48,6 +48,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="standardise instruction embeddings with the training wordings' statistics",
     )
     parser.add_argument(
+        "--action-representation",
+        choices=("joints", "tool_pose"),
+        default="joints",
+        help="what the network predicts: joint positions, or top-down tool poses turned into"
+        " joint positions by IK of --robot-config",
+    )
+    parser.add_argument(
+        "--robot-config",
+        default="config/robots/vla_arm6.yaml",
+        help="robot YAML for FK/IK (tool_pose), relative to the package share directory",
+    )
+    parser.add_argument(
+        "--tool-yaw-symmetry",
+        type=int,
+        choices=(1, 2, 4),
+        default=1,
+        help="tool_pose: encode sin/cos of k * yaw (4 loses the push orientation)",
+    )
+    parser.add_argument(
         "--checkpoint-every", type=int, default=0, help="also save every N steps (0: at the end)"
     )
     parser.add_argument("--use-depth", action="store_true", help="add the depth channel")
@@ -88,6 +107,9 @@ def run(args: argparse.Namespace) -> int:
         pooling=args.pooling,
         relative_actions=args.relative_actions,
         lang_norm=args.lang_norm,
+        action_representation=args.action_representation,
+        robot_config=args.robot_config if args.action_representation == "tool_pose" else "",
+        tool_yaw_symmetry=args.tool_yaw_symmetry,
         metadata={"episodes": [str(p) for p in paths]},
     )
     settings = TrainConfig(

@@ -18,6 +18,12 @@ import numpy as np
 
 from vla_ros.core.policy.interface import ActionChunk, ActionSpace, Observation, PolicySpec
 from vla_ros.core.policy.language import EMBEDDING_DIM, TextEncoder
+from vla_ros.core.policy.tool_pose import (
+    POSE_FEATURES,
+    YAW_SYMMETRIES,
+    ToolPoseConverter,
+    ToolPoseIkError,
+)
 
 if TYPE_CHECKING:
     from vla_ros.core.policy.vla_nets import VlaNet
@@ -28,6 +34,7 @@ ONNX_FILE = "model.onnx"
 FORMAT_VERSION = 1
 DEPTH_RANGE_M = 2.0  # depth is clipped to [0, DEPTH_RANGE_M] and scaled to [0, 1]
 ONNX_INPUTS = ("images", "state", "lang", "noise", "prefix", "prefix_mask")
+ACTION_REPRESENTATIONS = ("joints", "tool_pose")
 
 
 class CheckpointError(ValueError):
@@ -50,6 +57,12 @@ class VlaConfig:
     pooling: str = "mean"  # image pooling: "mean" or "keypoints" (mean + spatial soft-argmax)
     relative_actions: bool = False  # arm actions predicted relative to the measured joints
     lang_norm: bool = False  # standardise instruction embeddings with training statistics
+    # "joints": the network predicts the spec's joint rows; "tool_pose": top-down tool poses
+    # (x, y, z, sin/cos of tool_yaw_symmetry * yaw) + gripper, turned into joint rows by IK of
+    # `robot_config` (see core.policy.tool_pose); the chunk the policy returns is the same.
+    action_representation: str = "joints"
+    robot_config: str = ""  # robot YAML, relative to the package share dir (tool_pose only)
+    tool_yaw_symmetry: int = 1  # k in sin/cos(k * yaw): 1, 2 or 4 (tool_pose only)
     metadata: dict[str, Any] = field(default_factory=dict, compare=False)  # e.g. training info
 
     def __post_init__(self) -> None:
@@ -65,6 +78,20 @@ class VlaConfig:
             raise ValueError(f"pooling must be 'mean' or 'keypoints', got '{self.pooling}'")
         if self.relative_actions and self.spec.action_space is not ActionSpace.JOINT_POSITION:
             raise ValueError("relative_actions needs the joint_position action space")
+        if self.action_representation not in ACTION_REPRESENTATIONS:
+            raise ValueError(
+                f"action_representation must be one of {ACTION_REPRESENTATIONS},"
+                f" got '{self.action_representation}'"
+            )
+        if self.action_representation == "tool_pose":
+            if self.spec.action_space is not ActionSpace.JOINT_POSITION or self.relative_actions:
+                raise ValueError(
+                    "tool_pose needs the joint_position action space and no relative_actions"
+                )
+            if not self.robot_config:
+                raise ValueError("tool_pose needs robot_config (the robot YAML for FK and IK)")
+            if self.tool_yaw_symmetry not in YAW_SYMMETRIES:
+                raise ValueError(f"tool_yaw_symmetry must be one of {YAW_SYMMETRIES}")
         object.__setattr__(self, "cnn_channels", tuple(int(c) for c in self.cnn_channels))
 
     def to_dict(self) -> dict[str, Any]:
@@ -83,8 +110,39 @@ class VlaConfig:
             "pooling": self.pooling,
             "relative_actions": self.relative_actions,
             "lang_norm": self.lang_norm,
+            "action_representation": self.action_representation,
+            "robot_config": self.robot_config,
+            "tool_yaw_symmetry": self.tool_yaw_symmetry,
             "metadata": self.metadata,
         }
+
+    @property
+    def tool_pose(self) -> bool:
+        """Whether the network predicts tool poses (converted to joints by IK)."""
+        return self.action_representation == "tool_pose"
+
+    @property
+    def net_state_dim(self) -> int:
+        """Size of the network's state input: the joints (+ the tool-pose features)."""
+        return len(self.spec.joint_names) + (POSE_FEATURES if self.tool_pose else 0)
+
+    @property
+    def net_action_dim(self) -> int:
+        """Size of one network output row: the spec's action, or tool pose (+ gripper)."""
+        if self.tool_pose:
+            return POSE_FEATURES + (1 if self.spec.has_gripper else 0)
+        return self.spec.action_dim
+
+    def tool_pose_converter(self) -> ToolPoseConverter:
+        """The FK/IK converter of a tool_pose config (loads the robot model)."""
+        if not self.tool_pose:
+            raise ValueError("this config predicts joints, not tool poses")
+        return ToolPoseConverter.from_robot_config(
+            self.robot_config,
+            self.spec.joint_names,
+            yaw_symmetry=self.tool_yaw_symmetry,
+            has_gripper=self.spec.has_gripper,
+        )
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> VlaConfig:
@@ -105,8 +163,8 @@ def build_net(config: VlaConfig) -> VlaNet:
     return VlaNet(
         n_cameras=len(spec.image_keys),
         use_depth=spec.use_depth,
-        state_dim=len(spec.joint_names),
-        action_dim=spec.action_dim,
+        state_dim=config.net_state_dim,
+        action_dim=config.net_action_dim,
         chunk_length=spec.chunk_length,
         lang_dim=config.lang_dim,
         hidden_dim=config.hidden_dim,
@@ -267,10 +325,10 @@ def example_inputs(config: VlaConfig, seed: int = 0) -> dict[str, np.ndarray]:
     spec = config.spec
     channels = 4 if spec.use_depth else 3
     shape_img = (1, len(spec.image_keys), channels, *spec.image_size)
-    chunk_shape = (1, spec.chunk_length, spec.action_dim)
+    chunk_shape = (1, spec.chunk_length, config.net_action_dim)
     return {
         "images": rng.random(shape_img, dtype=np.float32),
-        "state": rng.normal(size=(1, len(spec.joint_names))).astype(np.float32),
+        "state": rng.normal(size=(1, config.net_state_dim)).astype(np.float32),
         "lang": rng.normal(size=(1, config.lang_dim)).astype(np.float32),
         "noise": rng.normal(size=chunk_shape).astype(np.float32),
         "prefix": np.zeros(chunk_shape, dtype=np.float32),
@@ -318,6 +376,8 @@ class VlaPolicy:
         self.text_encoder = text_encoder or TextEncoder()
         self._seed = seed
         self._rng = np.random.default_rng(seed)
+        # tool_pose: the network's rows are tool poses, turned into joint rows by IK here
+        self.converter = config.tool_pose_converter() if config.tool_pose else None
 
     @property
     def spec(self) -> PolicySpec:
@@ -335,23 +395,31 @@ class VlaPolicy:
         self.runtime.run(example_inputs(self.config))
 
     def prepare(self, observation: Observation, prefix: np.ndarray | None) -> dict[str, Any]:
-        """Network inputs for one observation (and an optional committed prefix)."""
+        """Network inputs for one observation (and an optional committed prefix of joint-space
+        rows; converted to tool poses by FK for a tool_pose network)."""
         spec = self.spec
         if not observation.instruction.strip():
             raise ValueError("the observation has no instruction")
-        chunk_shape = (1, spec.chunk_length, spec.action_dim)
+        action_dim = self.config.net_action_dim
+        chunk_shape = (1, spec.chunk_length, action_dim)
+        joints = observation.state_for(spec.joint_names)
+        state = joints
+        if self.converter is not None:
+            state = np.concatenate([joints, self.converter.state_features(joints)])
         inputs = {
             "images": preprocess_images(observation, spec),
-            "state": observation.state_for(spec.joint_names)[None].astype(np.float32),
+            "state": state[None].astype(np.float32),
             "lang": self.text_encoder.encode(observation.instruction)[None],
             "noise": self._rng.standard_normal(chunk_shape).astype(np.float32),
             "prefix": np.zeros(chunk_shape, dtype=np.float32),
             "prefix_mask": np.zeros((1, spec.chunk_length, 1), dtype=np.float32),
         }
         if prefix is not None and len(prefix) > 0:
-            rows = np.asarray(prefix, dtype=np.float32)[: spec.chunk_length]
+            rows = np.asarray(prefix, dtype=np.float64)[: spec.chunk_length]
             if rows.ndim != 2 or rows.shape[1] != spec.action_dim:
                 raise ValueError(f"prefix must be (P, {spec.action_dim}), got {rows.shape}")
+            if self.converter is not None:
+                rows = self.converter.tool_actions(rows)
             inputs["prefix"][0, : len(rows)] = rows
             inputs["prefix_mask"][0, : len(rows)] = 1.0
         return inputs
@@ -367,12 +435,36 @@ class VlaPolicy:
         actions = self.runtime.run(self.prepare(observation, prefix))[0]
         if not np.all(np.isfinite(actions)):
             raise ValueError("the model produced NaN or inf actions")
+        if self.converter is not None:
+            actions = self._tool_pose_to_joints(actions, observation, prefix)
         return ActionChunk(
             actions=actions,
             action_space=self.spec.action_space,
             step_duration_s=self.spec.step_duration_s,
             observation_stamp_s=observation.stamp_s,
         )
+
+    def _tool_pose_to_joints(
+        self, tool_rows: np.ndarray, observation: Observation, prefix: np.ndarray | None
+    ) -> np.ndarray:
+        """Joint rows of a tool-pose chunk by IK (may be shorter than H, see
+        ToolPoseConverter.joint_actions; raises ToolPoseIkError when even row 0 fails). The
+        committed prefix rows are returned exactly as given; IK continues from the last one."""
+        assert self.converter is not None
+        measured = observation.state_for(self.spec.joint_names)
+        n_prefix = 0 if prefix is None else min(len(prefix), len(tool_rows))
+        if n_prefix == 0:
+            return self.converter.joint_actions(tool_rows, measured)
+        committed = np.asarray(prefix, dtype=np.float64)[:n_prefix]
+        if n_prefix == len(tool_rows):
+            return committed
+        try:
+            rest = self.converter.joint_actions(
+                tool_rows[n_prefix:], measured, first_seed=committed[-1, : measured.size]
+            )
+        except ToolPoseIkError:
+            return committed  # the committed rows are still valid; nothing new after them
+        return np.concatenate([committed, rest])
 
 
 def parameter_count(net: VlaNet) -> int:

@@ -94,11 +94,7 @@ class ChunkDataset:
     def target(self, i: int) -> tuple[np.ndarray, np.ndarray]:
         """(H, D) actions from sample i's step and (H,) bool mask of real (unpadded) rows."""
         e, t = self._index[i]
-        actions = np.asarray(self.episodes[e].actions, dtype=np.float64)
-        horizon = self.spec.chunk_length
-        rows = np.arange(t, t + horizon)
-        valid = rows < len(actions)
-        return actions[np.minimum(rows, len(actions) - 1)], valid
+        return chunk_rows(self.episodes[e].actions, t, self.spec.chunk_length)
 
     def statistics(self) -> dict[str, np.ndarray]:
         """Mean and std (floored) of states and actions over all steps, for normalisation."""
@@ -110,3 +106,18 @@ class ChunkDataset:
             "action_mean": actions.mean(axis=0),
             "action_std": np.maximum(actions.std(axis=0), 1e-3),
         }
+
+
+def chunk_rows(values: np.ndarray, t: int, horizon: int) -> tuple[np.ndarray, np.ndarray]:
+    """(horizon, D) rows t.. of `values`, the last row repeated past the end, and the (horizon,)
+    bool mask of real rows."""
+    array = np.asarray(values, dtype=np.float64)
+    rows = np.arange(t, t + horizon)
+    valid = rows < len(array)
+    return array[np.minimum(rows, len(array) - 1)], valid
+
+
+def mean_std(arrays: Sequence[np.ndarray], floor: float = 1e-3) -> tuple[np.ndarray, np.ndarray]:
+    """Per-column mean and std (floored) over the rows of all arrays."""
+    values = np.concatenate([np.asarray(a, dtype=np.float64) for a in arrays])
+    return values.mean(axis=0), np.maximum(values.std(axis=0), floor)

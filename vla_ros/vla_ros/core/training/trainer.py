@@ -18,7 +18,7 @@ from vla_ros.core.policy.vla_model import (
     preprocess_images,
     save_checkpoint,
 )
-from vla_ros.core.training.dataset import ChunkDataset, Episode
+from vla_ros.core.training.dataset import ChunkDataset, Episode, chunk_rows, mean_std
 from vla_ros.core.training.paraphrase import augment, paraphrases
 
 if TYPE_CHECKING:
@@ -78,6 +78,7 @@ def train(
     torch.set_num_threads(train_config.num_threads)
     rng = np.random.default_rng(train_config.seed)
     dataset = ChunkDataset(episodes, model_config.spec)
+    net_states, net_actions = network_arrays(dataset, model_config)
     encoder = text_encoder or TextEncoder()
     wordings = sorted({p for text in dataset.instructions() for p in [text, *paraphrases(text)]})
     embeddings = dict(zip(wordings, encoder.encode_many(wordings), strict=True))
@@ -87,6 +88,9 @@ def train(
     else:
         net = build_net(model_config)
         stats = dataset.statistics()
+        if model_config.tool_pose:
+            stats["state_mean"], stats["state_std"] = mean_std(net_states)
+            stats["action_mean"], stats["action_std"] = mean_std(net_actions)
         if model_config.relative_actions:
             stats.update(relative_action_statistics(dataset))
         if model_config.lang_norm:
@@ -118,10 +122,10 @@ def train(
                 images.append(preprocess_images(observation, model_config.spec)[0])
             e, row = dataset.sample_position(int(i))
             episode = dataset.episodes[e]
-            states.append(np.asarray(episode.joint_positions[row]))
+            states.append(net_states[e][row])
             text = augment(episode.instruction, rng, train_config.paraphrase_probability)
             langs.append(embeddings[text] if text in embeddings else encoder.encode(text))
-            targets.append(dataset.target(int(i))[0])
+            targets.append(chunk_rows(net_actions[e], row, model_config.spec.chunk_length)[0])
         if cache is not None:
             batch_images = torch.from_numpy(cache[index].astype(np.float32) / 255.0)
         else:
@@ -151,6 +155,27 @@ def train(
     if out_dir is not None:
         checkpoint = _save(net, model_config, train_config, dataset, losses, out_dir)
     return TrainResult(losses=losses, checkpoint_dir=checkpoint)
+
+
+def network_arrays(
+    dataset: ChunkDataset, model_config: VlaConfig
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Per episode, the network's state inputs (T, S) and action targets (T, A).
+
+    "joints": the joint positions and the recorded actions. "tool_pose": the joint positions
+    with the FK tool-pose features of each measured posture appended, and the recorded
+    joint-position targets as tool-pose rows (FK, computed once here).
+    """
+    states = [np.asarray(ep.joint_positions, dtype=np.float64) for ep in dataset.episodes]
+    actions = [np.asarray(ep.actions, dtype=np.float64) for ep in dataset.episodes]
+    if not model_config.tool_pose:
+        return states, actions
+    converter = model_config.tool_pose_converter()
+    tool_states = [
+        np.concatenate([q, np.stack([converter.state_features(row) for row in q])], axis=1)
+        for q in states
+    ]
+    return tool_states, [converter.tool_actions(a) for a in actions]
 
 
 def rgb_cache(dataset: ChunkDataset) -> np.ndarray:
