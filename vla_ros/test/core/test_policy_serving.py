@@ -331,6 +331,7 @@ def test_evaluate_tool_reports_success_with_interval(tmp_path):
     out = tmp_path / "summary.json"
     args = parser.parse_args(
         [
+            "--core",
             "--backend",
             "scripted",
             "-o",
@@ -383,6 +384,7 @@ def test_evaluate_tool_runs_the_embedded_vla_closed_loop(tmp_path):
     out = tmp_path / "summary.json"
     args = parser.parse_args(
         [
+            "--core",
             "-o",
             f"checkpoint_dir={tmp_path / 'vla'}",
             "--tasks",

@@ -265,6 +265,9 @@ class DemoObserverNode(Node):
                 s.inference_latency_p50_ms,
                 s.inference_latency_p99_ms,
                 int(s.chunks_received),
+                float(s.chunk_age_s),
+                int(s.underruns),
+                int(s.observations_dropped),
             )
         )
 

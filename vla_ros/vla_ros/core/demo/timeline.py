@@ -86,6 +86,9 @@ class PolicySample:
     latency_p50_ms: float
     latency_p99_ms: float
     chunks_received: int
+    chunk_age_s: float = float("nan")  # [s] age of the observation behind the chunk in use
+    underruns: int = 0  # control ticks with an empty queue (cumulative)
+    observations_dropped: int = 0  # (cumulative)
 
 
 @dataclass(frozen=True)
@@ -164,6 +167,24 @@ class DemoTimeline:
         """Remember a scenario moment (first occurrence wins)."""
         with self._lock:
             self.marks.setdefault(name, float(time_s))
+
+    def clear(self) -> None:
+        """Forget every sample and mark (a new episode); the clock (now_s) stays."""
+        with self._lock:
+            for samples in (
+                self.safety,
+                self.task,
+                self.person,
+                self.humans,
+                self.motion,
+                self.policy,
+                self.instructions,
+                self.commands_s,
+                self.proposals_s,
+                self.feedback,
+            ):
+                samples.clear()
+            self.marks.clear()
 
     def advance(self, time_s: float) -> None:
         """The simulated clock moved (from /clock)."""

@@ -11,7 +11,6 @@ reports success with a Wilson confidence interval.
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -25,7 +24,10 @@ from vla_ros.core.chunking import (
     gripper_index,
     prepare_chunk,
 )
+from vla_ros.core.evaluation_stats import wilson_interval
 from vla_ros.core.policy.interface import ActionChunk, Observation, Policy
+
+__all__ = ["ChunkedSimPolicy", "EvaluationSummary", "evaluate", "wilson_interval"]
 
 
 class ChunkedSimPolicy:
@@ -125,20 +127,6 @@ class EvaluationSummary:
     mean_duration_s: float  # [s] simulated, over all episodes
     per_task: dict[str, tuple[int, int]]  # task family -> (successes, episodes)
     outcomes: tuple[tuple[str, int, bool], ...] = ()  # (task family, seed, success) each
-
-
-def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
-    """Wilson score interval of a binomial proportion (sensible at 0 % and 100 %, small n)."""
-    if n <= 0:
-        return 0.0, 1.0
-    from statistics import NormalDist
-
-    z = NormalDist().inv_cdf(0.5 + confidence / 2.0)
-    p = successes / n
-    denominator = 1.0 + z * z / n
-    centre = (p + z * z / (2 * n)) / denominator
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denominator
-    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 def evaluate(
