@@ -432,3 +432,182 @@ def test_obstacle_fixture_is_in_reach():
     assert safety.gate.check(np.zeros(len(model.joint_names))).valid
     assert isinstance(SafetyConfig(), SafetyConfig)
     assert checker.check(np.zeros(len(model.joint_names))).min_scene_distance_m > 0.05
+
+
+# ----------------------------------------------------------------------------- gripper
+
+
+def test_gripper_columns_are_clamped_sent_with_the_arm_and_held_on_stop():
+    safety, model, _ = make_filter("vla_arm6", obstacle=False)
+    grip = model.gripper_limits
+    names = (*model.joint_names, grip.names[0])
+    q0 = np.zeros(len(model.joint_names))
+    fingers = np.array([-1.0, 0.02, 5.0])
+
+    def command(now, q):
+        rows = np.hstack([q + np.array([[0.02], [0.04], [0.06]]), fingers[:, None]])
+        return JointCommand(names, np.array([0.1, 0.2, 0.3]), rows, now)
+
+    outputs, now = drive(safety, model, q0, [command] * 3)
+    result = outputs[-1]
+    assert result.accepted and result.gripper is not None
+    assert result.gripper.joint_names == grip.names
+    expected = [grip.lower_rad[0], 0.02, grip.upper_rad[0]]
+    assert result.gripper.positions[:, 0].tolist() == expected
+    assert result.gripper.times_s.tolist() == [0.1, 0.2, 0.3]
+    assert "gripper_clamped_to_limits" in result.status.reasons
+    assert safety.gripper_hold == {grip.names[0]: grip.upper_rad[0]}
+    # the arm part stays an arm command
+    assert result.trajectory.joint_names == model.joint_names
+
+    # an arm-only proposal leaves the gripper where it is
+    arm_only = JointCommand(model.joint_names, np.array([0.1]), q0[None, :], now)
+    safety.update_joint_state(JointStateSample(model.joint_names, q0, None, now))
+    assert safety.filter_command(arm_only, now).gripper is None
+
+    # NaN or inf in the gripper column rejects the whole proposal
+    for bad in (math.nan, math.inf):
+        rows = np.hstack([q0[None, :], [[bad]]])
+        rejected = safety.filter_command(JointCommand(names, np.array([0.1]), rows, now), now)
+        assert not rejected.accepted and rejected.gripper is None and rejected.trajectory is None
+        assert "NaN or inf" in rejected.error
+    # a gripper-only proposal misses the arm joints
+    alone = JointCommand(grip.names, np.array([0.1]), np.array([[0.01]]), now)
+    assert "missing" in safety.filter_command(alone, now).error
+
+    # e-stop: the arm brakes, the gripper gets nothing new and holds its last safe target
+    safety.set_estop(engaged=True)
+    stopped = safety.filter_command(command(now, q0), now)
+    assert stopped.status.state == SafetyState.ESTOP and stopped.gripper is None
+    assert safety.gripper_hold == {grip.names[0]: grip.upper_rad[0]}
+
+
+def test_gripper_held_while_no_fresh_command():
+    safety, model, _ = make_filter("vla_arm6", obstacle=False)
+    now = 100.0
+    q0 = np.zeros(len(model.joint_names))
+    safety.update_joint_state(JointStateSample(model.joint_names, q0, None, now))
+    result = safety.cycle(now)
+    assert result.status.state == SafetyState.HOLD and result.gripper is None
+    assert safety.gripper_hold == {}
+
+
+def test_gripper_limits_must_be_finite():
+    from vla_ros.core.safety import GripperLimits
+
+    with pytest.raises(ValueError, match="finite"):
+        GripperLimits(("finger",), np.array([0.0]), np.array([math.inf]))
+    with pytest.raises(ValueError, match="below"):
+        GripperLimits(("finger",), np.array([0.04]), np.array([0.0]))
+
+
+# ----------------------------------------------------------------------------- fast paths
+
+
+@settings(max_examples=300, deadline=None, phases=[Phase.explicit, Phase.generate])
+@given(
+    seed=st.integers(0, 2**31),
+    segments=st.integers(1, 8),
+    scale=st.sampled_from([1e-13, 0.01, 0.05, 0.3]),
+    resolution=st.sampled_from([0.01, 0.033, 0.05, 0.1]),
+    budget=st.integers(1, 40),
+)
+def test_subdivide_budget_builds_the_same_first_states(seed, segments, scale, resolution, budget):
+    """subdivide(..., max_states=k) is exactly the first k states of the full subdivision."""
+    from vla_ros.core.safety.path import subdivide
+
+    rng = np.random.default_rng(seed)
+    points = np.cumsum(rng.normal(0.0, scale, (segments, 6)), axis=0)
+    if rng.random() < 0.3:
+        points = np.round(points / resolution) * resolution  # lengths on the grid exactly
+    if segments > 1 and rng.random() < 0.3:
+        points[1] = points[0]  # a repeated waypoint
+    full, owners = subdivide(points, resolution)
+    # the grid: every joint moves at most one resolution between neighbours
+    assert np.all(np.abs(np.diff(full, axis=0)) <= resolution + 1e-9)
+    part, part_owners = subdivide(points, resolution, budget)
+    keep = min(budget, len(full))
+    assert np.array_equal(part, full[:keep]) and np.array_equal(part_owners, owners[:keep])
+
+
+@settings(max_examples=300, deadline=None, phases=[Phase.explicit, Phase.generate])
+@given(seed=st.integers(0, 2**31), people=st.integers(0, 3), points=st.integers(0, 40))
+def test_ssm_matches_the_per_person_definitions(seed, people, points):
+    """evaluate_ssm's (people x points) evaluation equals the per-person formulas."""
+    from vla_ros.core.safety.ssm import (
+        _zd,
+        evaluate_ssm,
+        human_speed_toward,
+        humans_clear,
+        separation_m,
+    )
+
+    rng = np.random.default_rng(seed)
+    cfg = safety_config().ssm
+    robot = rng.normal(0.0, 0.5, (points, 3))
+    radii = rng.uniform(0.0, 0.1, points) if rng.random() < 0.5 else None
+    humans = [
+        Human(tuple(rng.normal(0, 1.5, 3)), tuple(rng.normal(0, 1, 3)), rng.uniform(0, 0.2))
+        for _ in range(people)
+    ]
+    speed = float(rng.uniform(0.0, 2.0))
+    result = evaluate_ssm(humans, robot, speed, cfg, radii_m=radii)
+    expected = []
+    for index, human in enumerate(humans):
+        separation = separation_m(human, robot, radii)
+        v_h = human_speed_toward(human, robot, cfg)
+        zd = _zd(human, cfg)
+        allowed = allowed_robot_speed_m_s(separation, v_h, zd, cfg)
+        rest = protective_separation_m(0.0, v_h, zd, cfg)
+        expected.append((allowed, separation, index, v_h, zd, rest))
+    if not humans:
+        assert result.nearest_human_index == -1 and math.isinf(result.min_separation_m)
+        assert humans_clear(humans, robot, cfg, radii_m=radii)
+        return
+    allowed, separation, index, v_h, zd, _ = min(expected)
+    assert result.nearest_human_index == index
+    assert result.allowed_robot_speed_m_s == pytest.approx(allowed, abs=1e-12)
+    assert result.min_separation_m == pytest.approx(separation, abs=1e-12)
+    assert result.protective_separation_m == pytest.approx(
+        protective_separation_m(speed, v_h, zd, cfg), abs=1e-12
+    )
+    clear = all(e[1] > e[5] + cfg.resume_hysteresis_m for e in expected)
+    assert humans_clear(humans, robot, cfg, radii_m=radii) == clear
+
+
+def test_gate_fast_path_agrees_with_the_model_fk_path():
+    """The embedded checker's own FK for the Cartesian zones gives the same verdicts as the
+    model's FK with the zones tested first."""
+    from vla_ros.core.safety.gate import PathGate
+
+    safety, model, _ = make_filter("vla_arm6")
+
+    class Plain:  # the same checker without last_frame_positions: the generic path
+        def __init__(self, inner):
+            self.inner = inner
+
+        def check(self, q, *, with_distance=True):
+            return self.inner.check(q, with_distance=with_distance)
+
+    cfg = safety.config
+    fast = safety.gate
+    generic = PathGate(
+        model,
+        Plain(safety.gate._checker),
+        cfg.collision,
+        cfg.workspace,
+        cfg.keep_out_zones,
+        cfg.cartesian_frames,
+    )
+    assert fast._checker_frames is not None and generic._checker_frames is None
+    rng = np.random.default_rng(7)
+    reasons = set()
+    for _ in range(400):
+        q = rng.uniform(safety.limits.lower_rad, safety.limits.upper_rad)
+        a, b = fast.check(q), generic.check(q)
+        assert (a.valid, a.reason, a.colliding_pairs) == (b.valid, b.reason, b.colliding_pairs)
+        # distances agree to the solver's tolerance (GJK warm starts differ between paths)
+        if math.isfinite(a.obstacle_distance_m) and a.reason != "collision":
+            assert a.obstacle_distance_m == pytest.approx(b.obstacle_distance_m, abs=1e-5)
+        reasons.add(a.reason.split(":")[0])
+    assert {"", "outside_workspace", "collision"} <= reasons

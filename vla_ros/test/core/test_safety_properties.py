@@ -4,7 +4,10 @@ Every output is checked independently of the filter's implementation: inside the
 limits (with margin), velocity and acceleration within limits, no state in collision along the
 path the controller interpolates, robot point speeds within the ISO/TS 15066 bound for the
 people present, and no NaN. Invalid proposals (NaN/inf, wrong sizes, unknown or missing
-joints, stale or future stamps, bad times) must be rejected whole.
+joints, stale or future stamps, bad times) must be rejected whole. Half the proposals also
+carry the gripper joint (in or far out of its limits, NaN/inf among the adversarial ones):
+the gripper output is always finite, inside the gripper's limits, the proposal's gripper
+points clamped, and only sent with an accepted arm command while OK or SLOWED.
 """
 
 from __future__ import annotations
@@ -30,10 +33,20 @@ ADVERSARIAL = (
     "wrong_size",
     "bad_times",
     "unstamped",
+    "gripper_nan",
+    "gripper_inf",
 )
 # A 500 Hz stream of small steps is what a policy sends most; weight it accordingly.
 WEIGHTED_KINDS = ("stream",) * 12 + CLEAN + ADVERSARIAL
-TOTALS = {"commands": 0, "accepted": 0, "rejected": 0, "states_checked": 0, "modified": 0}
+TOTALS = {
+    "commands": 0,
+    "accepted": 0,
+    "rejected": 0,
+    "states_checked": 0,
+    "modified": 0,
+    "gripper_sent": 0,
+    "gripper_clamped": 0,
+}
 REJECTIONS: dict[str, int] = {}
 _FILTERS: dict[str, tuple] = {}
 
@@ -51,7 +64,8 @@ def report_counts():
     print(
         f"\nsafety property tests: {TOTALS['commands']} proposed commands "
         f"({TOTALS['accepted']} accepted, {TOTALS['rejected']} rejected), "
-        f"{TOTALS['states_checked']} path states re-checked for collision; "
+        f"{TOTALS['states_checked']} path states re-checked for collision, "
+        f"{TOTALS['gripper_sent']} gripper commands sent ({TOTALS['gripper_clamped']} clamped); "
         f"main-stream rejections by cause: {REJECTIONS}"
     )
 
@@ -89,6 +103,7 @@ class Scenario:
             safety.gate._checker,
             link_point_radii_m=model.link_point_radii_m,
             reach_m=safety._reach,
+            gripper_limits=safety.gripper_limits,
         )
         self.invariants = InvariantChecker(safety, model, checker)
         self.outputs = 0
@@ -174,7 +189,54 @@ class Scenario:
         elif kind == "bad_times":
             times = times[::-1].copy() if points > 1 else np.array([-0.1])
             valid = False
+        gripper_kind = kind in ("gripper_nan", "gripper_inf")
+        if gripper_kind or rng.random() < 0.5:
+            names, positions = self.with_gripper(names, positions)
+            if gripper_kind:
+                positions = positions.copy()
+                positions[rng.integers(len(positions)), -1] = (
+                    math.nan if kind == "gripper_nan" else -math.inf
+                )
+                valid = False
         return JointCommand(tuple(names), times, positions, stamp), valid
+
+    def with_gripper(self, names, positions: np.ndarray) -> tuple[tuple[str, ...], np.ndarray]:
+        """The proposal plus the gripper joint's column: inside, at or far beyond its limits."""
+        rng, grip = self.rng, self.model.gripper_limits
+        lo, hi = float(grip.lower_rad[0]), float(grip.upper_rad[0])
+        rows = len(positions)
+        style = rng.integers(3)
+        if style == 0:
+            column = rng.uniform(lo, hi, rows)
+        elif style == 1:
+            column = rng.choice([lo, hi], rows)
+        else:
+            column = rng.uniform(lo - 10.0, hi + 10.0, rows)
+        return (*names, grip.names[0]), np.hstack([positions, column[:, None]])
+
+    def check_gripper(self, command: JointCommand, result) -> None:
+        """Gripper output: only with an accepted arm command while moving is allowed, finite,
+        inside the limits, and exactly the proposal's gripper points clamped."""
+        gripper = result.gripper
+        grip = self.model.gripper_limits
+        name = grip.names[0]
+        if gripper is None:
+            moving = result.accepted and result.status.state <= SafetyState.SLOWED
+            assert not (moving and name in command.joint_names), "gripper dropped"
+            return
+        TOTALS["gripper_sent"] += 1
+        assert result.accepted and result.trajectory is not None
+        assert result.status.state <= SafetyState.SLOWED
+        assert gripper.joint_names == (name,)
+        values = gripper.positions[:, 0]
+        assert np.all(np.isfinite(values))
+        assert np.all(values >= grip.lower_rad[0]) and np.all(values <= grip.upper_rad[0])
+        proposed = np.asarray(command.positions)[:, list(command.joint_names).index(name)]
+        assert np.array_equal(values, np.clip(proposed, grip.lower_rad[0], grip.upper_rad[0]))
+        assert np.array_equal(gripper.times_s, command.times_s)
+        assert gripper.stamp_s == command.stamp_s
+        assert self.safety.gripper_hold == {name: values[-1]}
+        TOTALS["gripper_clamped"] += not np.array_equal(values, proposed)
 
     def obstacle_state(self) -> np.ndarray:
         return obstacle_state(self.robot)
@@ -184,6 +246,7 @@ class Scenario:
         for tick, (kind, dt) in enumerate(zip(kinds, dts, strict=True)):
             self._tick(dt)
             cycle = self.safety.cycle(self.now)
+            assert cycle.gripper is None  # watchdog cycles never move the gripper
             if cycle.trajectory is not None:
                 self.check(cycle.trajectory, cycle.status)
             # adversarial proposals in between: each rejected whole, nothing sent
@@ -194,10 +257,12 @@ class Scenario:
                 TOTALS["commands"] += 1
                 TOTALS["rejected"] += 1
                 assert not result.accepted and result.trajectory is None, attack
+                assert result.gripper is None, attack
                 assert result.error, attack
             command, valid = self.proposal(kind)
             result = self.safety.filter_command(command, self.now)
             TOTALS["commands"] += 1
+            self.check_gripper(command, result)
             if not valid:
                 assert not result.accepted, (kind, result.status.reasons)
                 assert result.error

@@ -225,9 +225,9 @@ def _report(
     *,
     with_distance: bool,
 ) -> CollisionReport:
-    pairs = tuple(sorted({_pair_names(layout.names, p) for p in colliding}))
+    pairs = tuple(sorted({_pair_names(layout.names, p) for p in colliding})) if colliding else ()
     if with_distance:
-        best = min(self_min, scene_min, key=lambda item: item[0])
+        best = self_min if self_min[0] <= scene_min[0] else scene_min  # the first on a tie
         closest = _pair_names(layout.names, best[1]) if best[1] is not None else ("", "")
         return CollisionReport(
             in_collision=bool(pairs),
@@ -271,7 +271,29 @@ class EmbeddedCollisionChecker:
         self.padding_m = _validate_padding(padding_m)
         self._allowed = frozenset((str(a), str(b)) for a, b in allowed_scene_contacts)
         self._data = robot.pin_model.createData()
+        root_base = robot.base_pose_in_root()
+        # base frame = URDF root: frame positions need no change of frame
+        self._root_base: npt.NDArray[np.float64] | None = (
+            None if np.array_equal(root_base, np.eye(4)) else root_base
+        )
+        self._checked = False
         self.set_scene(())
+
+    def last_frame_positions(self, frames: Sequence[str]) -> list[list[float]]:
+        """[x, y, z] in the base frame of each named frame in the state of the last check(),
+        from that check's forward kinematics (no second FK). RuntimeError before any check."""
+        import pinocchio as pin
+
+        if not self._checked:
+            raise RuntimeError("last_frame_positions() needs a check() first")
+        model, data, root_base = self.robot.pin_model, self._data, self._root_base
+        out = []
+        for frame in frames:
+            world = pin.updateFramePlacement(model, data, self.robot.frame_id(frame)).translation
+            if root_base is not None:  # row vector: R_b^T (p - t_b) is (p - t_b) @ R_b
+                world = (world - root_base[:3, 3]) @ root_base[:3, :3]
+            out.append(world.tolist())
+        return out
 
     def set_scene(self, objects: Sequence[SceneObject]) -> None:
         """Replace the scene objects (rebuilds the geometry model; ~ms, not per cycle)."""
@@ -325,9 +347,11 @@ class EmbeddedCollisionChecker:
         """Check the group state q; ValueError on a malformed q."""
         import pinocchio as pin
 
+        self._checked = False  # until the FK below has run for this q
         qf = self.robot.full_configuration(q, gripper=gripper)
         model, geom = self.robot.pin_model, self._geom
         pin.updateGeometryPlacements(model, self._data, geom, self._self_data, qf)
+        self._checked = True
         if len(self._passes) > 1:  # copies the placements just computed, no second FK
             pin.updateGeometryPlacements(model, self._data, geom, self._scene_data)
         colliding: list[tuple[int, int]] = []

@@ -489,10 +489,10 @@ class RobotModel:
         pin.updateGeometryPlacements(
             self.pin_model, self._data, self.collision_model, self._geom_data, qf
         )
-        placements = self._geom_data.oMg
-        rotations = np.array([p.rotation for p in placements])[self._point_owner]
-        translations = np.array([p.translation for p in placements])[self._point_owner]
-        points = np.einsum("kij,kj->ki", rotations, self._local_points) + translations
+        # one (G, 4, 4) conversion of every placement: a third of the cost of reading each
+        # placement's rotation and translation in Python
+        poses = np.array(self._geom_data.oMg.tolist())[self._point_owner]
+        points = np.einsum("kij,kj->ki", poses[:, :3, :3], self._local_points) + poses[:, :3, 3]
         if self._base_rotation_t is not None or self._root_base_matrix[:3, 3].any():
             # row vectors: R_b^T (p - t_b) is (p - t_b) @ R_b
             points = (points - self._root_base_matrix[:3, 3]) @ self._root_base_matrix[:3, :3]

@@ -15,7 +15,8 @@ Publishes:
   /gripper_controller/joint_trajectory  JointTrajectory: the gripper columns of a proposal
                             (robot's gripper joints, e.g. finger_joint), clamped to the gripper's
                             limits, forwarded only with an arm command that passed while OK or
-                            SLOWED (a stop or e-stop holds the gripper too)
+                            SLOWED (a stop or e-stop holds the gripper too); the core
+                            SafetyFilter decides, this node only publishes its GripperCommand
   /safety/status            vla_ros_msgs/SafetyStatus at status_rate_hz and on every change
   /diagnostics              diagnostic_msgs/DiagnosticArray
   /safety/markers           visualization_msgs/MarkerArray
@@ -31,7 +32,6 @@ Parameters (read-only):
 
 from __future__ import annotations
 
-import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import TwistStamped
 from rcl_interfaces.msg import ParameterDescriptor
@@ -51,7 +51,6 @@ from vla_ros.core.safety import (
     Human,
     JointCommand,
     JointStateSample,
-    SafetyState,
     TwistCommand,
 )
 from vla_ros.core.safety.build import build_filter, read_parameters, split_parameters
@@ -134,26 +133,12 @@ class SafetyFilterNode(Node):
         try:
             times, positions, _ = conv.trajectory_from_msg(msg)
             stamp = conv.stamp_to_seconds(msg.header.stamp)
-            names = tuple(msg.joint_names)
-            grip = [i for i, n in enumerate(names) if n in self.robot.gripper_joint_names]
-            arm = [i for i in range(len(names)) if i not in grip]
-            command = JointCommand(tuple(names[i] for i in arm), times, positions[:, arm], stamp)
+            command = JointCommand(tuple(msg.joint_names), times, positions, stamp)
         except ValueError as exc:
             self.forward(self.safety.reject(self.now_s(), f"command_invalid: {exc}"))
             return
-        result = self.safety.filter_command(command, self.now_s())
-        self.forward(result)
-        # The gripper follows the arm: only with an arm command that passed while moving is
-        # allowed, so a stop, an e-stop or a rejected proposal also holds the gripper.
-        if grip and result.trajectory is not None and result.status.state <= SafetyState.SLOWED:
-            limits = self.robot.gripper_limits
-            columns = [limits.names.index(names[i]) for i in grip]
-            clamped = np.clip(
-                positions[:, grip], limits.lower_rad[columns], limits.upper_rad[columns]
-            )
-            self.gripper_pub.publish(
-                conv.trajectory_to_msg([names[i] for i in grip], times, clamped, None, stamp)
-            )
+        # arm and gripper columns together: the core splits, checks and clamps them
+        self.forward(self.safety.filter_command(command, self.now_s()))
 
     def on_twist(self, msg: TwistStamped) -> None:
         try:
@@ -232,6 +217,11 @@ class SafetyFilterNode(Node):
             t = result.trajectory
             msg = conv.trajectory_to_msg(t.joint_names, t.times_s, t.positions, None, t.stamp_s)
             self.out_pub.publish(msg)
+        if result.gripper is not None:  # only with an arm command that passed while moving
+            g = result.gripper
+            self.gripper_pub.publish(
+                conv.trajectory_to_msg(g.joint_names, g.times_s, g.positions, None, g.stamp_s)
+            )
         if result.twist is not None and self.mode == "twist":
             tw = result.twist
             twist = [*tw.linear_m_s, *tw.angular_rad_s]

@@ -13,11 +13,12 @@ from vla_ros.core.safety.config import (
     WatchdogConfig,
 )
 from vla_ros.core.safety.filter import SafetyFilter
-from vla_ros.core.safety.limits import EffectiveLimits, effective_limits
+from vla_ros.core.safety.limits import EffectiveLimits, GripperLimits, effective_limits
 from vla_ros.core.safety.ssm import Human
 from vla_ros.core.safety.types import (
     FilteredTrajectory,
     FilterResult,
+    GripperCommand,
     JointCommand,
     JointStateSample,
     SafetyState,
@@ -31,6 +32,8 @@ __all__ = [
     "EffectiveLimits",
     "FilterResult",
     "FilteredTrajectory",
+    "GripperCommand",
+    "GripperLimits",
     "Human",
     "JointCommand",
     "JointLimitConfig",

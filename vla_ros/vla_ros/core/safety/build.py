@@ -10,7 +10,7 @@ from typing import Any
 from vla_ros.core.safety.config import SafetyConfig
 from vla_ros.core.safety.filter import SafetyFilter
 from vla_ros.core.safety.gate import StateChecker
-from vla_ros.core.safety.limits import EffectiveLimits, effective_limits
+from vla_ros.core.safety.limits import EffectiveLimits, GripperLimits, effective_limits
 from vla_ros.core.safety.reach import joint_reach_bounds
 
 NODE_NAME = "safety_filter"
@@ -117,4 +117,13 @@ def build_filter(
         checker,
         link_point_radii_m=getattr(robot, "link_point_radii_m", None),
         reach_m=joint_reach_bounds(robot),
+        gripper_limits=gripper_limits(robot),
     )
+
+
+def gripper_limits(robot: Any) -> GripperLimits:
+    """Position limits of a RobotModel's gripper joints (none when it has no gripper)."""
+    limits = getattr(robot, "gripper_limits", None)
+    if limits is None or not len(limits.names):
+        return GripperLimits.none()
+    return GripperLimits(tuple(limits.names), limits.lower_rad, limits.upper_rad)

@@ -1,6 +1,7 @@
 """The safety filter: nothing a policy proposes reaches a controller except through it.
 
-For a joint proposal it (1) validates it, (2) clamps it into the position limits with a
+For a joint proposal it (1) validates it (arm joints all present, gripper joints optional),
+(2) clamps it into the position limits with a
 margin, (3) builds the path from the current reference state through the proposal (first
 braking along the current motion where the new direction cannot be taken within the
 acceleration limits), (4) walks that path at the joint resolution through the collision and
@@ -9,6 +10,9 @@ piece of it by the proposal's own timing, MoveIt Servo's proximity law and ISO/T
 and (6) time-parameterises it so that velocity and acceleration stay within limits and the
 motion comes to rest at the end of the checked path. A proposal that fails validation is
 rejected whole. Watchdogs, the e-stop latch and SSM stops brake along the current path.
+The gripper columns of a proposal are clamped into the gripper's limits and let through only
+with an accepted arm command while OK or SLOWED; otherwise the gripper holds its last safe
+target (nothing new is sent).
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import numpy as np
 from vla_ros.core.safety import path as pathlib
 from vla_ros.core.safety.config import SafetyConfig
 from vla_ros.core.safety.gate import KinematicModel, PathGate, StateChecker, StateVerdict
-from vla_ros.core.safety.limits import EffectiveLimits, clamp_positions
+from vla_ros.core.safety.limits import EffectiveLimits, GripperLimits, clamp_positions
 from vla_ros.core.safety.reach import max_point_speed_bound
 from vla_ros.core.safety.ssm import Human, SsmResult, evaluate_ssm, humans_clear
 from vla_ros.core.safety.state_machine import SafetyMonitor
@@ -30,6 +34,7 @@ from vla_ros.core.safety.twist import TwistLimiter
 from vla_ros.core.safety.types import (
     FilteredTrajectory,
     FilterResult,
+    GripperCommand,
     JointCommand,
     JointStateSample,
     SafetyState,
@@ -57,6 +62,7 @@ class SafetyFilter:
         checker: StateChecker | None = None,
         link_point_radii_m: np.ndarray | None = None,
         reach_m: np.ndarray | None = None,
+        gripper_limits: GripperLimits | None = None,
     ) -> None:
         if tuple(limits.names) != tuple(model.joint_names):
             raise ValueError(f"limits for {limits.names} but the model has {model.joint_names}")
@@ -66,6 +72,11 @@ class SafetyFilter:
         self.limits = limits
         self.config = config
         self.joint_names = tuple(model.joint_names)
+        self.gripper_limits = GripperLimits.none() if gripper_limits is None else gripper_limits
+        if set(self.gripper_limits.names) & set(self.joint_names):
+            raise ValueError(f"gripper joints {self.gripper_limits.names} overlap the arm's")
+        self._gripper_index = {n: i for i, n in enumerate(self.gripper_limits.names)}
+        self._gripper_hold: dict[str, float] = {}  # last gripper target let through
         self.gate = PathGate(
             model,
             checker,
@@ -98,6 +109,7 @@ class SafetyFilter:
         self._measured_v: np.ndarray | None = None
         self._ref_times: np.ndarray | None = None  # absolute times of the reference samples
         self._ref_positions: np.ndarray | None = None
+        self._anchor_memo: tuple | None = None
         self._humans: tuple[Human, ...] = ()
         self._ssm = SsmResult(math.inf, 0.0, 0.0, self._ssm_config.max_robot_speed_m_s, -1)
         self._state = SafetyState.STOPPED
@@ -152,42 +164,68 @@ class SafetyFilter:
         """Filter a proposed joint chunk or target; rejected proposals change nothing."""
         self._counts["received"] += 1
         try:
-            times_rel, positions = validated_command(
+            checked = validated_command(
                 command,
                 self.joint_names,
                 now_s,
                 self.config.watchdog.command_timeout_s,
                 self.config.watchdog.future_stamp_tolerance_s,
+                self.gripper_limits.names,
             )
+            times_rel, positions = checked.times_rel, checked.positions
             future = times_rel > 1e-9
-            if not np.any(future):
+            if not future.any():
                 raise ValueError("every point of the command lies in the past")
         except ValueError as exc:
             return self._reject(now_s, f"command_invalid: {exc}")
-        braking = self.cycle(now_s)
+        braking, _ = self._watch(now_s)
         if self._state >= SafetyState.STOPPED:
             result = self._reject(now_s, f"state_{self._state.name.lower()}")
-            return replace(result, trajectory=braking.trajectory)
+            return replace(result, trajectory=braking)
         self.monitor.note_command(command.stamp_s)
         times_rel, positions = times_rel[future], positions[future]
         within = times_rel <= self.config.collision.lookahead_s
         within[0] = True
         times_rel, positions = times_rel[within], positions[within]
         clamped = clamp_positions(positions, self.limits)
-        was_clamped = not np.allclose(clamped, positions, rtol=0.0, atol=1e-12)
+        was_clamped = bool((np.abs(clamped - positions) > 1e-12).any())
         trajectory, truncated, exceeded = self._plan(now_s, times_rel, clamped)
         slowed = self._speed_scale < 1.0 - 1e-6
         self._state, reasons = self.monitor.state(now_s, slowed=slowed)
-        modified = was_clamped or truncated or slowed or exceeded
+        gripper, gripper_clamped = None, False
+        if checked.gripper_names and trajectory is not None and self._state <= SafetyState.SLOWED:
+            gripper = self._gripper_command(
+                command, checked.gripper_names, checked.gripper_positions
+            )
+            gripper_clamped = not np.array_equal(gripper.positions, checked.gripper_positions)
+        modified = was_clamped or truncated or slowed or exceeded or gripper_clamped
         self._counts["modified" if modified else "passed"] += 1
         notes = [
             *self._command_reasons,
             *(["clamped_to_joint_limits"] if was_clamped else []),
             *(["braking_limited"] if exceeded else []),
+            *(["gripper_clamped_to_limits"] if gripper_clamped else []),
         ]
         self._command_reasons = tuple(notes)
         status = self.status(now_s, extra=reasons)
-        return FilterResult(status=status, trajectory=trajectory, accepted=True)
+        return FilterResult(status=status, trajectory=trajectory, accepted=True, gripper=gripper)
+
+    @property
+    def gripper_hold(self) -> dict[str, float]:
+        """Last gripper target let through, per joint (empty before any): where the gripper
+        stays while no new gripper command passes (HOLD, STOPPED, ESTOP, rejections)."""
+        return dict(self._gripper_hold)
+
+    def _gripper_command(
+        self, command: JointCommand, names: tuple[str, ...], positions: np.ndarray
+    ) -> GripperCommand:
+        """The proposal's gripper points, clamped into the gripper's limits (already finite)."""
+        columns = [self._gripper_index[n] for n in names]
+        lower, upper = self.gripper_limits.lower_rad, self.gripper_limits.upper_rad
+        clamped = np.clip(positions, lower[columns], upper[columns])
+        self._gripper_hold.update(zip(names, clamped[-1].tolist(), strict=True))
+        times = np.array(command.times_s, dtype=float)
+        return GripperCommand(tuple(names), float(command.stamp_s), times, clamped)
 
     def filter_twist(self, command: TwistCommand, now_s: float) -> FilterResult:
         """Filter a proposed end-effector or base twist (one control cycle)."""
@@ -220,6 +258,11 @@ class SafetyFilter:
 
     def cycle(self, now_s: float) -> FilterResult:
         """Watchdog cycle: evaluate faults and people; brake on entering HOLD/STOPPED/ESTOP."""
+        trajectory, reasons = self._watch(now_s)
+        return FilterResult(status=self.status(now_s, extra=reasons), trajectory=trajectory)
+
+    def _watch(self, now_s: float) -> tuple[FilteredTrajectory | None, list[str]]:
+        """cycle() without building the status: the braking trajectory (if any) and reasons."""
         self._evaluate_humans(now_s)
         previous = self._state
         self._state, reasons = self.monitor.state(now_s, slowed=self._speed_scale < 1.0 - 1e-6)
@@ -229,7 +272,7 @@ class SafetyFilter:
         ):
             trajectory = self._brake(now_s)
             self._speed_scale = 0.0 if self._state >= SafetyState.STOPPED else self._speed_scale
-        return FilterResult(status=self.status(now_s, extra=reasons), trajectory=trajectory)
+        return trajectory, reasons
 
     def twist_brake(self, target: str, now_s: float) -> TwistCommand | None:
         """While HOLD/STOPPED/ESTOP: the next decelerating twist (None when at rest or OK)."""
@@ -350,9 +393,27 @@ class SafetyFilter:
         self.monitor.update_humans(now_s, inside_sp=inside, clear=clear)
 
     def _anchor(self, now_s: float) -> tuple[np.ndarray, np.ndarray]:
-        """Where the motion starts: the reference at now, or the measured state if they differ."""
+        """Where the motion starts: the reference at now, or the measured state if they differ.
+
+        Memoised on (now_s, measured state, reference): a command evaluates people and then
+        plans from the same anchor. The inputs are replaced, never changed in place, so
+        identity tells whether they changed; callers get copies.
+        """
         measured = self._measured_q
         assert measured is not None
+        key = (now_s, measured, self._measured_v, self._ref_times, self._ref_positions)
+        memo = self._anchor_memo
+        if (
+            memo is not None
+            and memo[0] == now_s
+            and all(a is b for a, b in zip(memo[1:5], key[1:], strict=True))
+        ):
+            return memo[5].copy(), memo[6].copy()
+        q, v = self._anchor_of(now_s, measured)
+        self._anchor_memo = (*key, q, v)
+        return q.copy(), v.copy()
+
+    def _anchor_of(self, now_s: float, measured: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         if self._ref_times is not None and self._ref_positions is not None:
             q, v = _sample(self._ref_times, self._ref_positions, now_s)
             if np.max(np.abs(q - measured)) <= self.config.watchdog.max_tracking_error_rad:
@@ -447,7 +508,10 @@ class SafetyFilter:
         """Gate the path, cap its speed, parameterise it in time and store it as reference."""
         cfg = self.config
         rates = self.limits.velocity_rad_s
-        dense, owner = pathlib.subdivide(waypoints, cfg.collision.joint_resolution_rad)
+        # one state past the check budget tells whether the path went on beyond it
+        dense, owner = pathlib.subdivide(
+            waypoints, cfg.collision.joint_resolution_rad, cfg.collision.max_checked_states + 1
+        )
         reasons: list[str] = []
         verdicts: list[StateVerdict] = []
         truncated = False

@@ -62,16 +62,41 @@ class PathGate:
         self._workspace = workspace
         self._keep_out = tuple(keep_out_zones)
         self._frames = tuple(cartesian_frames) if (workspace or keep_out_zones) else ()
+        # the embedded checker hands back the frame positions from its own forward kinematics
+        self._checker_frames = getattr(self._checker, "last_frame_positions", None)
 
     def frame_positions(self, q: np.ndarray) -> np.ndarray:
         """(F, 3) positions of the monitored frames in the base frame."""
         return np.array([self._model.fk(q, frame)[:3, 3] for frame in self._frames])
 
     def check(self, q: np.ndarray) -> StateVerdict:
-        """Cartesian zones first (cheap), then collisions with distances."""
-        for frame in self._frames:
+        """Cartesian zones, then collisions with distances (a zone failure takes precedence).
+
+        With a checker that reports frame positions from its own forward kinematics, the
+        collision query runs first and the zones are tested on its FK (one FK per state);
+        otherwise the zones are tested first on the model's FK and a failure skips the query.
+        """
+        if self._checker is not None and self._checker_frames is not None:
+            report = self._checker.check(q, with_distance=True)
+            if self._frames:
+                zone = self._zone_verdict(self._checker_frames(self._frames))
+                if zone is not None:
+                    return zone
+            return self._collision_verdict(report)
+        if self._frames:
+            positions = [self._model.fk(q, frame)[:3, 3].tolist() for frame in self._frames]
+            zone = self._zone_verdict(positions)
+            if zone is not None:
+                return zone
+        if self._checker is None:
+            return StateVerdict(True, 1.0, math.inf, "")
+        return self._collision_verdict(self._checker.check(q, with_distance=True))
+
+    def _zone_verdict(self, positions: Sequence[Sequence[float]]) -> StateVerdict | None:
+        """A failing verdict when a monitored frame is outside the workspace or in a keep-out
+        zone; None when every frame is fine."""
+        for x, y, z in positions:
             # plain float comparisons: this runs for every checked state of every command
-            x, y, z = self._model.fk(q, frame)[:3, 3].tolist()
             ws = self._workspace
             if ws is not None and not (
                 ws.min_m[0] <= x <= ws.max_m[0]
@@ -83,9 +108,9 @@ class PathGate:
                 lo, hi = zone.min_m, zone.max_m
                 if lo[0] <= x <= hi[0] and lo[1] <= y <= hi[1] and lo[2] <= z <= hi[2]:
                     return StateVerdict(False, 0.0, math.inf, f"inside_keep_out:{zone.name}")
-        if self._checker is None:
-            return StateVerdict(True, 1.0, math.inf, "")
-        report = self._checker.check(q, with_distance=True)
+        return None
+
+    def _collision_verdict(self, report: object) -> StateVerdict:
         cfg = self._config
         scene_d = float(getattr(report, "min_scene_distance_m", math.inf))
         self_d = float(getattr(report, "min_self_distance_m", math.inf))

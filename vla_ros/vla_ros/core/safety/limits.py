@@ -55,6 +55,37 @@ class EffectiveLimits:
             raise ValueError("jerk_rad_s3 must be > 0 (inf: unlimited)")
 
 
+@dataclass(frozen=True)
+class GripperLimits:
+    """Position bounds of the gripper joints a proposal may command (from the robot model;
+    prismatic fingers: metres in the same fields)."""
+
+    names: tuple[str, ...]
+    lower_rad: np.ndarray
+    upper_rad: np.ndarray
+
+    def __post_init__(self) -> None:
+        n = len(self.names)
+        lower = np.array(self.lower_rad, dtype=float)
+        upper = np.array(self.upper_rad, dtype=float)
+        if lower.shape != (n,) or upper.shape != (n,):
+            raise ValueError(f"gripper limits need {n} lower and upper bounds")
+        if not (np.all(np.isfinite(lower)) and np.all(np.isfinite(upper))):
+            raise ValueError(f"gripper joints {self.names} need finite position limits")
+        if np.any(upper < lower):
+            raise ValueError(f"gripper upper limits below lower limits: {lower} > {upper}")
+        lower.setflags(write=False)
+        upper.setflags(write=False)
+        object.__setattr__(self, "names", tuple(self.names))
+        object.__setattr__(self, "lower_rad", lower)
+        object.__setattr__(self, "upper_rad", upper)
+
+    @classmethod
+    def none(cls) -> GripperLimits:
+        """No gripper: proposals naming gripper joints are rejected as unknown joints."""
+        return cls((), np.zeros(0), np.zeros(0))
+
+
 def effective_limits(
     names: tuple[str, ...],
     lower_rad: np.ndarray,

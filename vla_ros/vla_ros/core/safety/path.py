@@ -172,28 +172,49 @@ def positions_at(profile: PathProfile, s: np.ndarray) -> np.ndarray:
     return a + (b - a) * frac[:, None]
 
 
-def subdivide(waypoints: np.ndarray, resolution: float) -> tuple[np.ndarray, np.ndarray]:
+def subdivide(
+    waypoints: np.ndarray, resolution: float, max_states: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Insert states so that no joint moves more than `resolution` between neighbours.
 
     States are laid out backwards from each segment's end at exactly `resolution` (max-norm),
     so a proposal re-sent from a later start position is checked at the same states as
     before: what was found valid stays valid, and nothing appears "suddenly" in front of a
     moving robot because the grid shifted. Returns the dense states and, for each, the index
-    of the original segment it ends (0 for the first state).
+    of the original segment it ends (0 for the first state). With `max_states`, only the
+    first `max_states` of those states are built (the same values; the rest never computed).
     """
     points = np.asarray(waypoints, dtype=float)
-    if len(points) < 2:
-        return points.copy(), np.zeros(len(points), dtype=int)
-    states = [points[:1]]
-    owners = [np.zeros(1, dtype=int)]
-    for index in range(len(points) - 1):
-        a, b = points[index], points[index + 1]
-        length = float(np.max(np.abs(b - a)))
+    budget = math.inf if max_states is None else max(int(max_states), 1)
+    if len(points) < 2 or budget <= 1:
+        first = points[:1].copy()
+        return first, np.zeros(len(first), dtype=int)
+    steps = points[1:] - points[:-1]
+    lengths = np.max(np.abs(steps), axis=1).tolist()
+    # per segment: distances back from its end 0, res, 2 res, ... while short of its start
+    # (the count np.arange(0.0, length - 1e-9, resolution) has, computed the same way)
+    plan: list[tuple[int, int, int]] = []  # (segment, states in it, states taken)
+    room = budget - 1
+    for index, length in enumerate(lengths):
+        if room <= 0:
+            break
         if length <= 1e-12:
             continue
-        unit = (b - a) / length
-        # distances back from b: 0, res, 2 res, ... while still short of a
-        back = np.arange(0.0, length - 1e-9, resolution)[::-1]
-        states.append(b[None, :] - back[:, None] * unit[None, :])
-        owners.append(np.full(len(back), index + 1))
-    return np.vstack(states), np.concatenate(owners)
+        full = max(math.ceil((length - 1e-9) / resolution), 0)
+        take = int(min(full, room))
+        if take:
+            plan.append((index, full, take))
+            room -= take
+    total = sum(take for _, _, take in plan)
+    states = np.empty((total + 1, points.shape[1]))
+    owners = np.zeros(total + 1, dtype=int)
+    states[0] = points[0]
+    row = 1
+    for index, full, take in plan:
+        # farthest back first: (full - 1) res, (full - 2) res, ..., the first `take` of them
+        back = np.arange(full - 1, full - 1 - take, -1, dtype=float) * resolution
+        unit = steps[index] / lengths[index]
+        states[row : row + take] = points[index + 1] - back[:, None] * unit
+        owners[row : row + take] = index + 1
+        row += take
+    return states, owners

@@ -101,6 +101,39 @@ def _zd(human: Human, config: SsmConfig) -> float:
     )
 
 
+def _per_human(
+    humans: Sequence[Human],
+    robot_points_m: np.ndarray,
+    config: SsmConfig,
+    radii_m: np.ndarray | None,
+) -> tuple[list[float], list[float], list[float]]:
+    """Separation, approach speed v_h and Z_d of every person: the same values as
+    separation_m, human_speed_toward and _zd, from one (people x points) distance matrix."""
+    if robot_points_m.size == 0:
+        count = len(humans)
+        return (
+            [math.inf] * count,
+            [config.human_speed_m_s] * count,
+            [_zd(h, config) for h in humans],
+        )
+    positions = np.array([h.position_m for h in humans], dtype=float)  # (H, 3)
+    offsets = robot_points_m[None, :, :] - positions[:, None, :]  # (H, P, 3)
+    distance = np.sqrt(np.einsum("hpk,hpk->hp", offsets, offsets))  # (H, P)
+    nearest = np.argmin(distance, axis=1)
+    gap = distance - radii_m if radii_m is not None else distance
+    separations = np.maximum(np.min(gap, axis=1), 0.0).tolist()
+    toward = offsets[np.arange(len(humans)), nearest]  # (H, 3): person -> nearest point
+    norms = distance[np.arange(len(humans)), nearest].tolist()
+    speeds = []
+    for human, direction, norm in zip(humans, toward.tolist(), norms, strict=True):
+        measured = 0.0
+        if norm > 1e-9:
+            vx, vy, vz = human.velocity_m_s
+            measured = (vx * direction[0] + vy * direction[1] + vz * direction[2]) / norm
+        speeds.append(max(config.human_speed_m_s, measured))
+    return separations, speeds, [_zd(h, config) for h in humans]
+
+
 def evaluate_ssm(
     humans: Sequence[Human],
     robot_points_m: np.ndarray,
@@ -112,24 +145,21 @@ def evaluate_ssm(
     """SSM for every person against every robot point; the most restrictive person wins."""
     if not config.enabled or not humans:
         return SsmResult(math.inf, 0.0, 0.0, config.max_robot_speed_m_s, -1)
+    separations, speeds, zds = _per_human(humans, robot_points_m, config, radii_m)
     best: SsmResult | None = None
-    for index, human in enumerate(humans):
-        separation = separation_m(human, robot_points_m, radii_m)
-        v_h = human_speed_toward(human, robot_points_m, config)
-        zd = _zd(human, config)
+    for index, (separation, v_h, zd) in enumerate(zip(separations, speeds, zds, strict=True)):
         allowed = allowed_robot_speed_m_s(separation, v_h, zd, config)
-        result = SsmResult(
-            min_separation_m=separation,
-            protective_separation_m=protective_separation_m(robot_speed_m_s, v_h, zd, config),
-            protective_separation_at_rest_m=protective_separation_m(0.0, v_h, zd, config),
-            allowed_robot_speed_m_s=allowed,
-            nearest_human_index=index,
-        )
         if best is None or (allowed, separation) < (
             best.allowed_robot_speed_m_s,
             best.min_separation_m,
         ):
-            best = result
+            best = SsmResult(
+                min_separation_m=separation,
+                protective_separation_m=protective_separation_m(robot_speed_m_s, v_h, zd, config),
+                protective_separation_at_rest_m=protective_separation_m(0.0, v_h, zd, config),
+                allowed_robot_speed_m_s=allowed,
+                nearest_human_index=index,
+            )
     assert best is not None
     return best
 
@@ -142,10 +172,11 @@ def humans_clear(
     radii_m: np.ndarray | None = None,
 ) -> bool:
     """True when every person is beyond S_p (at rest) plus the resume hysteresis."""
-    for human in humans:
-        separation = separation_m(human, robot_points_m, radii_m)
-        v_h = human_speed_toward(human, robot_points_m, config)
-        rest = protective_separation_m(0.0, v_h, _zd(human, config), config)
+    if not humans:
+        return True
+    separations, speeds, zds = _per_human(humans, robot_points_m, config, radii_m)
+    for separation, v_h, zd in zip(separations, speeds, zds, strict=True):
+        rest = protective_separation_m(0.0, v_h, zd, config)
         if separation <= rest + config.resume_hysteresis_m:
             return False
     return True

@@ -63,6 +63,16 @@ class FilteredTrajectory:
 
 
 @dataclass(frozen=True)
+class GripperCommand:
+    """The gripper part of a proposal the filter lets through, clamped into the limits."""
+
+    joint_names: tuple[str, ...]
+    stamp_s: float  # the proposal's stamp; point k is at stamp_s + times_s[k] [s]
+    times_s: np.ndarray  # (N,) the proposal's own point times [s]
+    positions: np.ndarray  # (N, G) inside the gripper's position limits, finite
+
+
+@dataclass(frozen=True)
 class SafetyStatusData:
     """What /safety/status reports."""
 
@@ -91,3 +101,6 @@ class FilterResult:
     twist: TwistCommand | None = None
     accepted: bool = False  # the proposal (possibly modified) went through
     error: str = ""  # why a proposal was rejected
+    # None: no new gripper target; the gripper holds the last one the filter let through
+    # (SafetyFilter.gripper_hold). Only an accepted proposal while OK/SLOWED moves it.
+    gripper: GripperCommand | None = None

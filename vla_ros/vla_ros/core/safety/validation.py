@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
 
@@ -36,14 +38,50 @@ def column_order(names: Sequence[str], expected: Sequence[str], what: str) -> np
     return np.array([index[n] for n in expected], dtype=int)
 
 
+class ValidatedCommand(NamedTuple):
+    """A proposal that passed validation, split into arm and gripper columns."""
+
+    times_rel: np.ndarray  # (N,) point times relative to now [s]
+    positions: np.ndarray  # (N, J) arm positions in the filter's joint order
+    gripper_names: tuple[str, ...]  # gripper joints the proposal commands (model order)
+    gripper_positions: np.ndarray  # (N, G) their positions, G = len(gripper_names)
+
+
+@functools.lru_cache(maxsize=64)
+def _command_columns(
+    names: tuple[str, ...], arm: tuple[str, ...], gripper: tuple[str, ...], what: str
+) -> tuple[np.ndarray, tuple[str, ...], np.ndarray]:
+    """(arm column order, gripper joints present, their columns) of a proposal's names.
+
+    Every arm joint must be there; gripper joints are optional; anything else, or a repeated
+    name, fails. Cached: a policy sends the same names with every command.
+    """
+    if len(set(names)) != len(names):
+        raise ValueError(f"{what} repeats joint names: {list(names)}")
+    unknown = [n for n in names if n not in arm and n not in gripper]
+    missing = [n for n in arm if n not in names]
+    if unknown or missing:
+        raise ValueError(f"{what} joints do not match: unknown {unknown}, missing {missing}")
+    index = {n: i for i, n in enumerate(names)}
+    arm_order = np.array([index[n] for n in arm], dtype=int)
+    present = tuple(n for n in gripper if n in index)
+    gripper_order = np.array([index[n] for n in present], dtype=int)
+    arm_order.flags.writeable = False  # shared by every call with these names
+    gripper_order.flags.writeable = False
+    return arm_order, present, gripper_order
+
+
 def validated_command(
     command: JointCommand,
     joint_names: Sequence[str],
     now_s: float,
     max_age_s: float,
     future_tolerance_s: float,
-) -> tuple[np.ndarray, np.ndarray]:
-    """(times relative to now (N,), positions (N, J) in `joint_names` order) or ValueError."""
+    gripper_names: Sequence[str] = (),
+) -> ValidatedCommand:
+    """The proposal with times relative to now and columns split into arm (`joint_names`
+    order) and gripper (`gripper_names` it contains), or ValueError. NaN/inf anywhere, in an
+    arm or a gripper column, rejects the whole proposal."""
     check_stamp(command.stamp_s, now_s, max_age_s, future_tolerance_s, "command")
     times = np.asarray(command.times_s, dtype=float)
     positions = np.asarray(command.positions, dtype=float)
@@ -54,12 +92,19 @@ def validated_command(
             f"positions shape {positions.shape} does not fit {times.size} points x "
             f"{len(command.joint_names)} joints"
         )
-    if not (np.all(np.isfinite(times)) and np.all(np.isfinite(positions))):
+    if not (np.isfinite(times).all() and np.isfinite(positions).all()):
         raise ValueError("command contains NaN or inf")
-    if np.any(times < 0.0) or np.any(np.diff(times) <= 0.0):
+    if times[0] < 0.0 or (times.size > 1 and float(np.min(np.diff(times))) <= 0.0):
         raise ValueError("command times must be >= 0 and strictly increasing")
-    order = column_order(command.joint_names, joint_names, "command")
-    return command.stamp_s + times - now_s, positions[:, order]
+    arm_order, present, gripper_order = _command_columns(
+        tuple(command.joint_names), tuple(joint_names), tuple(gripper_names), "command"
+    )
+    return ValidatedCommand(
+        command.stamp_s + times - now_s,
+        positions[:, arm_order],
+        present,
+        positions[:, gripper_order],
+    )
 
 
 def validated_joint_state(
