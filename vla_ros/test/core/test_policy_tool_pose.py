@@ -308,3 +308,52 @@ def test_training_on_tool_poses_saves_and_deploys(tmp_path, converter, encoder):
         atol=1e-4,
         rtol=1e-4,
     )
+
+
+class _RefusingOnce:
+    """A policy whose first inference is refused (ToolPoseIkError), later ones give a chunk."""
+
+    def __init__(self, spec: PolicySpec, chunk_rows: np.ndarray) -> None:
+        self.spec = spec
+        self.rows = chunk_rows
+        self.calls = 0
+
+    def reset(self) -> None:
+        self.calls = 0
+
+    def infer(self, obs: Observation):
+        from vla_ros.core.policy import ActionChunk
+
+        self.calls += 1
+        if self.calls == 1:
+            raise ToolPoseIkError("no IK solution near the measured joints; no chunk")
+        return ActionChunk(self.rows, ActionSpace.JOINT_POSITION, 0.1, obs.stamp_s)
+
+
+class _StillEnv:
+    time_s = 0.0
+
+    def render(self, with_depth: bool = False):
+        return np.zeros((32, 32, 3), dtype=np.uint8), None
+
+
+def test_the_closed_loop_holds_on_a_refused_chunk_and_asks_again(converter):
+    from vla_ros.core.chunking import ChunkSchedulerConfig
+    from vla_ros.core.policy.closed_loop import ChunkedSimPolicy
+
+    spec = arm_spec()
+    measured = np.append(home(converter), 0.03)
+    rows = np.tile(np.append(home(converter) + 0.01, 0.0), (6, 1))
+    env = _StillEnv()
+    policy = _RefusingOnce(spec, rows)
+    loop = ChunkedSimPolicy(
+        policy, env, ChunkSchedulerConfig(control_rate_hz=10.0), simulated_latency_s=0.0
+    )
+    arm, gripper = loop.act(measured, None)
+    assert loop.refused_chunks == 1 and policy.calls == 1
+    np.testing.assert_array_equal(arm, measured[:6])  # held the measured posture
+    assert gripper == pytest.approx(0.03)
+    env.time_s = 0.1
+    arm, _ = loop.act(measured, None)
+    assert policy.calls == 2 and loop.refused_chunks == 1
+    assert not np.allclose(arm, measured[:6])  # the next chunk is played

@@ -223,6 +223,8 @@ def run_core(args: argparse.Namespace) -> int:
         "measured_latency_ms_mean": 1000.0
         * sum(sim_policy.latencies_s)
         / max(1, len(sim_policy.latencies_s)),
+        "refused_chunks": sim_policy.refused_chunks,
+        "truncated_chunks": getattr(getattr(policy, "converter", None), "truncations", 0),
     }
     text = json.dumps(result, indent=2)
     print(text)

@@ -26,6 +26,7 @@ from vla_ros.core.chunking import (
 )
 from vla_ros.core.evaluation_stats import wilson_interval
 from vla_ros.core.policy.interface import ActionChunk, Observation, Policy
+from vla_ros.core.policy.tool_pose import ToolPoseIkError
 
 __all__ = ["ChunkedSimPolicy", "EvaluationSummary", "evaluate", "wilson_interval"]
 
@@ -57,6 +58,7 @@ class ChunkedSimPolicy:
         self._pending: tuple[float, ActionChunk] | None = None
         self._instruction = ""
         self.latencies_s: list[float] = []
+        self.refused_chunks = 0  # inferences that gave no chunk (ToolPoseIkError)
 
     def reset(self, task: Any) -> None:
         """New episode: fresh queue, the task's instruction (see instruction_fn)."""
@@ -93,19 +95,27 @@ class ChunkedSimPolicy:
         if self._pending is None and self.scheduler.needs_chunk(now):
             observation = self._observe(q, now)
             start = time.perf_counter()
-            chunk = prepare_chunk(self.policy.infer(observation), observation, self.spec)
+            try:
+                chunk = prepare_chunk(self.policy.infer(observation), observation, self.spec)
+            except ToolPoseIkError:
+                # The policy refused this chunk (no IK solution near the measured joints). As
+                # the node does: add nothing, play out the queue (hold when it runs dry) and
+                # ask again at the next tick.
+                self.refused_chunks += 1
+                chunk = None
             measured = time.perf_counter() - start
             self.latencies_s.append(measured)
             latency = measured if self.simulated_latency_s is None else self.simulated_latency_s
-            if not self.scheduler.has_output:
-                arm = observation.state_for(self.spec.joint_names)
-                seed = np.full(self.spec.action_dim, np.nan)
-                seed[: arm.size] = arm
-                self.scheduler.set_initial_output(seed)
-            if latency <= 0.0:
-                self.scheduler.add_chunk(chunk, now)
-            else:
-                self._pending = (now + latency, chunk)
+            if chunk is not None:
+                if not self.scheduler.has_output:
+                    arm = observation.state_for(self.spec.joint_names)
+                    seed = np.full(self.spec.action_dim, np.nan)
+                    seed[: arm.size] = arm
+                    self.scheduler.set_initial_output(seed)
+                if latency <= 0.0:
+                    self.scheduler.add_chunk(chunk, now)
+                else:
+                    self._pending = (now + latency, chunk)
         out = self.scheduler.tick(now)
         n_arm = len(self.spec.joint_names)
         if out is None:  # first chunk still "in flight": hold the measured posture

@@ -14,7 +14,10 @@ position + yaw is the whole pose.
   joints and then from each previous solution (no random restarts: they could switch branch).
   A row whose IK does not converge, or whose solution is further than `max_joint_step_rad` from
   the previous row in any joint, ends the chunk there (truncation); when the first row already
-  fails, ToolPoseIkError is raised, so the caller holds instead of jumping.
+  fails, ToolPoseIkError is raised, so the caller holds instead of jumping. The step bound
+  (default 1 rad) guards against IK switching branch (an elbow or wrist flip); it is not a
+  velocity limit (the safety filter enforces those). For scale: the scripted expert's command
+  leads the measured joints by at most 0.28 rad and moves at most 0.28 rad per 0.1 s step.
 
 Yaw: `yaw_symmetry` k in (1, 2, 4) encodes sin/cos(k * yaw). k = 1 is exact. k = 2 uses the
 two-finger gripper's 180-degree symmetry; k = 4 also the cube's 90-degree one, which LOSES the
@@ -83,7 +86,7 @@ class ToolPoseConverter:
         *,
         yaw_symmetry: int = 1,
         has_gripper: bool = True,
-        max_joint_step_rad: float = 0.5,
+        max_joint_step_rad: float = 1.0,
         ik_max_iterations: int = 60,
         position_tolerance_m: float = 1e-3,
         orientation_tolerance_rad: float = 1e-2,
