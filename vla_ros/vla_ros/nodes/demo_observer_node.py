@@ -1,9 +1,10 @@
 """Demo observer node: watches the whole graph and feeds the ROS-free demo recorder.
 
-Runs inside the `vla-ros demo` process (use_sim_time: its clock is the simulator's /clock).
-Publishes nothing. Subscribes:
-  /clock (rosgraph_msgs/Clock), /camera/color/image_raw (sensor_msgs/Image),
-  /camera/color/camera_info (sensor_msgs/CameraInfo), /joint_states (sensor_msgs/JointState),
+Runs inside the `vla-ros demo` and `vla-ros eval` processes (use_sim_time: its clock is the
+simulator's /clock). Publishes nothing. Subscribes:
+  /clock (rosgraph_msgs/Clock), /camera/color/image_raw (sensor_msgs/Image) and
+  /camera/color/camera_info (sensor_msgs/CameraInfo) (only when recording a video),
+  /joint_states (sensor_msgs/JointState),
   /sim/task_state (vla_ros_msgs/TaskState, latched), /sim/person/pose (geometry_msgs/PoseStamped,
   ground truth, evaluation only), /safety/status (vla_ros_msgs/SafetyStatus),
   /humans (vla_ros_msgs/HumanDetectionArray), /policy/status (vla_ros_msgs/PolicyStatus),
@@ -105,6 +106,8 @@ class DemoObserverNode(Node):
             (String, "/speech/feedback", self.on_feedback, COMMAND_QOS),
             (Heartbeat, "/perception/heartbeat", self.on_heartbeat, COMMAND_QOS),
         )
+        if self.recorder.video is None:  # no video (vla-ros eval): images are not needed
+            subscriptions = tuple(s for s in subscriptions if s[0] not in (Image, CameraInfo))
         self._subs = [self.create_subscription(t, n, cb, q) for t, n, cb, q in subscriptions]
 
     def _standalone_recorder(self):

@@ -110,6 +110,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="simulated seconds after the instruction before the person sets off",
     )
     graph.add_argument(
+        "--real-time-factor",
+        type=float,
+        default=1.0,
+        help="simulated seconds per wall second (< 1 gives a loaded machine's nodes more wall "
+        "time per simulated second; the watchdogs and latencies are in simulated time)",
+    )
+    graph.add_argument(
+        "--episode-plots",
+        action="store_true",
+        help="also write each episode's timeline (speed scale, separations) as a PNG",
+    )
+    graph.add_argument(
         "--param",
         action="append",
         default=[],
@@ -480,7 +492,11 @@ def run_group(
         image_width_px=args.image_width,
         image_height_px=args.image_height,
         # a status per control burst: a latency sample for (nearly) every chunk
-        params=("policy:status_rate_hz:=10.0", *args.param),
+        params=(
+            "policy:status_rate_hz:=10.0",
+            f"sim:real_time_factor:={args.real_time_factor}",
+            *args.param,
+        ),
     )
     session = GraphSession(
         spec, out, startup_timeout_s=args.startup_timeout_s, progress=progress.status
@@ -493,6 +509,8 @@ def run_group(
         for episode in episodes:
             for condition in group:
                 record = run_episode(session, condition, episode, args, walk)
+                if args.episode_plots:
+                    plot_episode(session.timeline, record, out.parent / "episodes")
                 records[condition.name].append(record)
                 progress.finished(record)
     except NodeExitedError as exc:
@@ -580,6 +598,17 @@ def run_episode(
     )
 
 
+def plot_episode(timeline: Any, record: Any, directory: Path) -> Path:
+    """The episode's timeline plot (core.demo.report.plot_timeline), named after it."""
+    from vla_ros.core.demo.report import plot_timeline
+
+    name = f"{record.condition}-{record.family}-{record.seed}".replace("=", "_").replace(" ", "")
+    verdict = "success" if record.success else record.outcome
+    return plot_timeline(
+        timeline, directory / f"{name}.png", title=f"{record.instruction} ({verdict})"
+    )
+
+
 def _load() -> list[float]:
     try:
         return [round(v, 2) for v in os.getloadavg()]
@@ -602,6 +631,7 @@ def run_settings(
         "episodes_per_condition": len(episodes),
         "time_limit_factor": args.time_limit_factor,
         "image_px": [args.image_width, args.image_height],
+        "real_time_factor": args.real_time_factor,
         "walk": dataclasses.asdict(WalkIn(delay_s=args.walk_delay_s)),
         "params": list(args.param),
         "success": "the simulator's success predicate within time_limit_factor x the task's "
