@@ -3,16 +3,28 @@ Cartesian zones, ISO/TS 15066 SSM, time parameterisation) at 100 Hz and 500 Hz c
 
 Run: .venv/bin/python bench/bench_safety.py [--robot vla_arm6] [--commands 3000]
 Time is simulated (commands back to back, the clock advancing by the command period), so the
-figures are the CPU cost of one filter call; the robot tracks the output perfectly.
+figures are the CPU cost of one filter call; the robot tracks the output perfectly. As in the
+node (safety_filter_node.main), the start-up objects are frozen out of the garbage collector.
+
+Side by side with another version of the code, under the same load:
+  git worktree add /tmp/old <commit>
+  .venv/bin/python bench/bench_safety.py --baseline /tmp/old [--rounds 4]
+runs each case in child processes, alternating this checkout's vla_ros package and the one
+in /tmp/old, and prints both and their ratio (the bench code itself is this one for both).
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
+import json
 import os
 import platform
+import subprocess
+import sys
 import time
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 
@@ -28,6 +40,24 @@ POST = SceneObject(
 
 
 def run(robot: str, rate_hz: float, commands: int, chunk_points: int) -> dict[str, float]:
+    """Latency figures of one case (see latencies_ms)."""
+    lat, states = latencies_ms(robot, rate_hz, commands, chunk_points)
+    return summary(lat) | {"accepted_fraction": float(np.mean([s < 3 for s in states]))}
+
+
+def summary(lat: np.ndarray) -> dict[str, float]:
+    return {
+        "p50_ms": float(np.percentile(lat, 50)),
+        "p99_ms": float(np.percentile(lat, 99)),
+        "max_ms": float(lat.max()),
+        "mean_ms": float(lat.mean()),
+    }
+
+
+def latencies_ms(
+    robot: str, rate_hz: float, commands: int, chunk_points: int
+) -> tuple[np.ndarray, list[int]]:
+    """Per-command filter latency [ms] (after a 50-command warm-up) and the states."""
     shipped = load_safety_file(resource_path("config", "safety.yaml"))
     collision = replace(shipped.config.collision, max_checked_states=8)
     watchdog = replace(shipped.config.watchdog, require_perception=True)
@@ -37,6 +67,7 @@ def run(robot: str, rate_hz: float, commands: int, chunk_points: int) -> dict[st
     safety = build_filter(
         model, config, scene=scene, allowed_scene_contacts=shipped.allowed_scene_contacts
     )
+    freeze_startup_objects()
     period = 1.0 / rate_hz
     rng = np.random.default_rng(0)
     home = np.clip(model.named_state("home"), safety.limits.lower_rad, safety.limits.upper_rad)
@@ -58,15 +89,44 @@ def run(robot: str, rate_hz: float, commands: int, chunk_points: int) -> dict[st
         start = time.perf_counter()
         result = safety.filter_command(command, now)
         latencies.append(time.perf_counter() - start)
-        states.append(result.status.state)
-    lat = np.array(latencies[50:]) * 1e3  # skip warm-up
-    return {
-        "p50_ms": float(np.percentile(lat, 50)),
-        "p99_ms": float(np.percentile(lat, 99)),
-        "max_ms": float(lat.max()),
-        "mean_ms": float(lat.mean()),
-        "accepted_fraction": float(np.mean([s < 3 for s in states])),
-    }
+        states.append(int(result.status.state))
+    return np.array(latencies[50:]) * 1e3, states[50:]  # skip warm-up
+
+
+def freeze_startup_objects() -> None:
+    """What the node does after start-up: collect, then exempt the surviving objects (robot
+    model, collision geometry, modules) from later collections, which then scan only what
+    the command path allocates (a full scan of them costs milliseconds mid-command)."""
+    gc.collect()
+    gc.freeze()
+
+
+CASES = [(100.0, 1), (100.0, 10), (500.0, 1), (500.0, 10)]
+
+
+def compare(baseline: Path, robot: str, commands: int, rounds: int) -> None:
+    """Alternate child processes of this checkout's package and the baseline's, per case."""
+    here = Path(__file__).resolve()
+    sources = {"this": here.parents[1] / "vla_ros", "baseline": baseline.resolve() / "vla_ros"}
+    if not (sources["baseline"] / "vla_ros" / "__init__.py").is_file():
+        raise SystemExit(f"{baseline} has no vla_ros/vla_ros package (a worktree of this repo?)")
+    for rate, points in CASES:
+        lat: dict[str, list[float]] = {"this": [], "baseline": []}
+        for index in range(rounds):
+            order = ("baseline", "this") if index % 2 == 0 else ("this", "baseline")
+            for side in order:
+                env = dict(os.environ, PYTHONPATH=str(sources[side]))
+                child = [sys.executable, str(here), "--child", f"{rate},{points}"]
+                child += ["--robot", robot, "--commands", str(commands)]
+                out = subprocess.run(child, env=env, capture_output=True, text=True, check=True)
+                lat[side] += json.loads(out.stdout.splitlines()[-1])
+        a, b = summary(np.array(lat["baseline"])), summary(np.array(lat["this"]))
+        print(
+            f"{rate:5.0f} Hz, {points:2d}-point proposals ({rounds} x {commands} commands each): "
+            f"baseline p50 {a['p50_ms']:.3f} p99 {a['p99_ms']:.3f} ms | "
+            f"this p50 {b['p50_ms']:.3f} p99 {b['p99_ms']:.3f} ms | "
+            f"ratio p50 {b['p50_ms'] / a['p50_ms']:.2f} p99 {b['p99_ms'] / a['p99_ms']:.2f}"
+        )
 
 
 def time_state_check(robot: str) -> float:
@@ -92,21 +152,31 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--robot", default="vla_arm6")
     parser.add_argument("--commands", type=int, default=3000)
+    parser.add_argument("--baseline", type=Path, help="other checkout to compare with")
+    parser.add_argument("--rounds", type=int, default=4, help="alternations per case")
+    parser.add_argument("--child", help=argparse.SUPPRESS)  # "rate,points": print latencies
     args = parser.parse_args()
+    if args.child:
+        rate, points = args.child.split(",")
+        lat, _ = latencies_ms(args.robot, float(rate), args.commands, int(points))
+        print(json.dumps(lat.tolist()))
+        return
     print(
         f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
         f"python {platform.python_version()}, load avg {os.getloadavg()[0]:.2f}"
     )
+    if args.baseline is not None:
+        compare(args.baseline, args.robot, args.commands, args.rounds)
+        return
     print(f"robot {args.robot}: one gate state check = {time_state_check(args.robot):.1f} us")
-    for rate in (100.0, 500.0):
-        for points in (1, 10):
-            r = run(args.robot, rate, args.commands, points)
-            print(
-                f"{rate:5.0f} Hz, {points:2d}-point proposals, 8-state path + SSM (2 people): "
-                f"p50 {r['p50_ms']:.3f} ms, p99 {r['p99_ms']:.3f} ms, max {r['max_ms']:.3f} ms, "
-                f"mean {r['mean_ms']:.3f} ms ({args.commands} commands, "
-                f"{100 * r['accepted_fraction']:.0f}% not stopped)"
-            )
+    for rate, points in CASES:
+        r = run(args.robot, rate, args.commands, points)
+        print(
+            f"{rate:5.0f} Hz, {points:2d}-point proposals, 8-state path + SSM (2 people): "
+            f"p50 {r['p50_ms']:.3f} ms, p99 {r['p99_ms']:.3f} ms, max {r['max_ms']:.3f} ms, "
+            f"mean {r['mean_ms']:.3f} ms ({args.commands} commands, "
+            f"{100 * r['accepted_fraction']:.0f}% not stopped)"
+        )
 
 
 if __name__ == "__main__":

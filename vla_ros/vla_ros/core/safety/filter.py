@@ -174,7 +174,7 @@ class SafetyFilter:
             )
             times_rel, positions = checked.times_rel, checked.positions
             future = times_rel > 1e-9
-            if not future.any():
+            if not future[-1]:  # times increase: the last point is the latest
                 raise ValueError("every point of the command lies in the past")
         except ValueError as exc:
             return self._reject(now_s, f"command_invalid: {exc}")
@@ -183,10 +183,11 @@ class SafetyFilter:
             result = self._reject(now_s, f"state_{self._state.name.lower()}")
             return replace(result, trajectory=braking)
         self.monitor.note_command(command.stamp_s)
-        times_rel, positions = times_rel[future], positions[future]
-        within = times_rel <= self.config.collision.lookahead_s
-        within[0] = True
-        times_rel, positions = times_rel[within], positions[within]
+        # the future points up to the lookahead, and always the first future one
+        keep = future & (times_rel <= self.config.collision.lookahead_s)
+        keep[int(np.argmax(future))] = True
+        if not keep.all():
+            times_rel, positions = times_rel[keep], positions[keep]
         clamped = clamp_positions(positions, self.limits)
         was_clamped = bool((np.abs(clamped - positions) > 1e-12).any())
         trajectory, truncated, exceeded = self._plan(now_s, times_rel, clamped)
@@ -333,10 +334,10 @@ class SafetyFilter:
         if not math.isfinite(allowed):
             return np.full(len(steps), np.inf)
         if self._reach is not None:
-            with np.errstate(divide="ignore", invalid="ignore"):
-                rates = np.diff(dense, axis=0) / steps[:, None]  # joint rate per unit ds/dt
-                bound = max_point_speed_bound(rates, self._reach)
-                return np.where(bound > 0, allowed / bound, np.inf)
+            # joint rate per unit ds/dt (steps > 0: subdivide never repeats a state)
+            rates = (dense[1:] - dense[:-1]) / steps[:, None]
+            bound = max_point_speed_bound(rates, self._reach)
+            return np.divide(allowed, bound, out=np.full(len(bound), np.inf), where=bound > 0)
         picks = _chord_groups(len(dense), _SSM_STRIDE)
         points = np.stack([self.model.link_points(dense[i]) for i in picks])
         chord = np.max(np.linalg.norm(np.diff(points, axis=0), axis=2), axis=1)
@@ -467,26 +468,29 @@ class SafetyFilter:
         q0, v0 = self._anchor(now_s)
         rates = self.limits.velocity_rad_s
         first_step = targets[0] - q0
-        first_len = float(np.max(np.abs(first_step) / rates))
+        first_len = float((np.abs(first_step) / rates).max())
         start_rate = 0.0
         compatible = True
-        if np.any(v0) and first_len > 1e-12:
+        moving = bool(v0.any())
+        if moving and first_len > 1e-12:
             direction = first_step / first_len
             start_rate = max(float(np.dot(direction, v0) / np.dot(direction, direction)), 0.0)
             residual = np.abs(start_rate * direction - v0)
             budget = (1.0 - pathlib.PATH_ACCELERATION_SHARE) * self.limits.acceleration_rad_s2
-            compatible = bool(np.all(residual <= budget * self._dt))
-        elif np.any(v0):
+            compatible = bool((residual <= budget * self._dt).all())
+        elif moving:
             compatible = False
         prefix = q0[None, :] if compatible else self._tail(now_s, q0, v0)
+        waypoints = np.concatenate((prefix, targets))
         # never faster than proposed: each proposed segment keeps at least its own duration
-        seg_times = np.diff(np.concatenate(([0.0], times_rel)))
-        seg_steps = np.diff(np.vstack([prefix[-1:], targets]), axis=0)
-        seg_len = np.max(np.abs(seg_steps) / rates, axis=1)
+        seg_times = np.empty(len(times_rel))
+        seg_times[0] = times_rel[0]
+        seg_times[1:] = times_rel[1:] - times_rel[:-1]
+        proposed = waypoints[len(prefix) - 1 :]
+        seg_len = (np.abs(proposed[1:] - proposed[:-1]) / rates).max(axis=1)
         timing = np.minimum(seg_len / seg_times, 1.0)
         if not compatible:
             timing[0] = 1.0  # already late after braking: the first leg may use full speed
-        waypoints = np.vstack([prefix, targets])
         seg_timing = np.concatenate((np.ones(len(prefix) - 1), timing))
         junction = len(prefix) - 1 if not compatible else -1
         trajectory, truncated, exceeded = self._follow(
@@ -543,9 +547,7 @@ class SafetyFilter:
         count = max(len(verdicts), 1)
         dense, owner = dense[:count], owner[:count]
         self._obstacle_distance = min((v.obstacle_distance_m for v in verdicts), default=math.inf)
-        steps = (
-            np.max(np.abs(np.diff(dense, axis=0)) / rates, axis=1) if count > 1 else np.zeros(0)
-        )
+        steps = (np.abs(dense[1:] - dense[:-1]) / rates).max(axis=1) if count > 1 else np.zeros(0)
         seg_cap = np.ones(count - 1)
         proposal = np.ones(count - 1)
         if seg_timing is not None and count > 1:
@@ -568,8 +570,9 @@ class SafetyFilter:
         profile = pathlib.make_profile(
             dense, rates, self.limits.acceleration_rad_s2, self._dt, seg_cap, point_cap
         )
-        start_rate = float(np.max(np.abs(v0) / rates)) if np.any(v0) else 0.0
-        if len(profile.waypoints) > 1 and np.any(v0):
+        moving = bool(v0.any())
+        start_rate = float((np.abs(v0) / rates).max()) if moving else 0.0
+        if len(profile.waypoints) > 1 and moving:
             direction = (profile.waypoints[1] - profile.waypoints[0]) / (
                 profile.arc[1] - profile.arc[0]
             )

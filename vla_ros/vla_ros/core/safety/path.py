@@ -40,29 +40,34 @@ def make_profile(
 ) -> PathProfile:
     """Drop repeated waypoints, measure the path and add the corner speed caps."""
     points = np.asarray(waypoints, dtype=float)
-    steps = np.diff(points, axis=0)
-    lengths = np.max(np.abs(steps) / velocity_limits, axis=1) if len(steps) else np.zeros(0)
-    keep = np.concatenate(([True], lengths > 1e-12))
+    steps = points[1:] - points[:-1]
+    lengths = (np.abs(steps) / velocity_limits).max(axis=1) if len(steps) else np.zeros(0)
+    valid = lengths > 1e-12
     seg_cap = np.full(len(steps), np.inf) if segment_cap is None else np.asarray(segment_cap)
     pt_cap = np.full(len(points), np.inf) if point_cap is None else np.asarray(point_cap, float)
-    if not np.all(keep):
+    if not valid.all():
         # a dropped zero-length segment merges into its neighbours: keep the tighter caps
+        keep = np.concatenate(([True], valid))
         kept_index = np.cumsum(keep) - 1
         new_pt = np.full(int(keep.sum()), np.inf)
         np.minimum.at(new_pt, kept_index, pt_cap)
         new_seg = np.full(max(int(keep.sum()) - 1, 0), np.inf)
         seg_owner = kept_index[1:] - 1
-        valid = lengths > 1e-12
         np.minimum.at(new_seg, seg_owner[valid], seg_cap[valid])
         points, lengths, seg_cap, pt_cap = points[keep], lengths[valid], new_seg, new_pt
-    arc = np.concatenate(([0.0], np.cumsum(lengths)))
+        steps = points[1:] - points[:-1]
+    arc = np.empty(len(lengths) + 1)
+    arc[0] = 0.0
+    np.cumsum(lengths, out=arc[1:])
     pt_cap = pt_cap.copy()
     if len(lengths):
-        directions = np.diff(points, axis=0) / lengths[:, None]  # joint rate per unit ds/dt
-        turn = np.abs(np.diff(directions, axis=0))  # (M - 1, J)
+        directions = steps / lengths[:, None]  # joint rate per unit ds/dt
+        turn = np.abs(directions[1:] - directions[:-1])  # (M - 1, J)
         corner_budget = (1.0 - PATH_ACCELERATION_SHARE) * acceleration_limits * period_s
-        with np.errstate(divide="ignore"):
-            corner_cap = np.min(np.where(turn > 0, corner_budget / turn, np.inf), axis=1)
+        # budget / turn where the direction turns, inf where it does not
+        corner_cap = np.divide(
+            corner_budget, turn, out=np.full(turn.shape, np.inf), where=turn > 0
+        ).min(axis=1, initial=np.inf)
         pt_cap[1:-1] = np.minimum(pt_cap[1:-1], corner_cap)
         pt_cap[1:] = np.minimum(pt_cap[1:], seg_cap)
         pt_cap[:-1] = np.minimum(pt_cap[:-1], seg_cap)
@@ -122,21 +127,22 @@ def follow(
     exceeded = False
     overrun = False
     jerk_step = path_jerk * period_s * period_s
+    sqrt = math.sqrt
+    # min()/max() spelled as comparisons (same results, NaN included): this loop runs up to
+    # max_steps times for every command
     for step in range(max_steps):
         while segment < last_segment and s >= arc_list[segment + 1]:
             segment += 1
         distance = arc_list[segment + 1] - s
         final = reach[segment + 1]
-        desired = -a_dt + math.sqrt(
-            a_dt2 + final * final + two_a * (distance if distance > 0 else 0.0)
-        )
+        desired = -a_dt + sqrt(a_dt2 + final * final + two_a * (distance if distance > 0 else 0.0))
         cap = seg_cap[segment]
-        desired = min(desired, cap)
+        desired = cap if cap < desired else desired
         # come to rest by the horizon: one step of braking per remaining step
         horizon = a_dt * (max_steps - step - 1)
-        desired = min(desired, horizon)
+        desired = horizon if horizon < desired else desired
         low = rate - a_dt
-        low = max(low, 0.0)
+        low = low if low > 0.0 else 0.0
         ramp = accel * period_s
         ramp = (ramp if ramp > 0.0 else 0.0) + jerk_step
         high = rate + (ramp if ramp < a_dt else a_dt)
@@ -165,11 +171,11 @@ def positions_at(profile: PathProfile, s: np.ndarray) -> np.ndarray:
     arc = profile.arc
     if len(arc) == 1:
         return np.repeat(profile.waypoints[:1], len(s), axis=0)
-    index = np.clip(np.searchsorted(arc, s, side="right") - 1, 0, len(arc) - 2)
-    span = arc[index + 1] - arc[index]
-    frac = np.clip((s - arc[index]) / span, 0.0, 1.0)
-    a, b = profile.waypoints[index], profile.waypoints[index + 1]
-    return a + (b - a) * frac[:, None]
+    index = np.minimum(np.maximum(np.searchsorted(arc, s, side="right") - 1, 0), len(arc) - 2)
+    start = arc[index]
+    frac = np.minimum(np.maximum((s - start) / (arc[index + 1] - start), 0.0), 1.0)
+    a = profile.waypoints[index]
+    return a + (profile.waypoints[index + 1] - a) * frac[:, None]
 
 
 def subdivide(
