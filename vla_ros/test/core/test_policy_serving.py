@@ -183,6 +183,56 @@ def test_scripted_backend_needs_the_simulator_process():
         make_policy("scripted", {})
 
 
+def test_scripted_backend_restarts_the_expert_on_a_new_sim_episode():
+    """Served over openpi's protocol the client cannot reset the expert: a new episode with the
+    same instruction (e.g. `vla-ros eval`, person on then off) must restart it anyway."""
+    from types import SimpleNamespace
+
+    from vla_ros.core.policy import Observation
+    from vla_ros.core.policy.backends import ScriptedConfig
+    from vla_ros.core.policy.scripted import ScriptedPolicy
+
+    class Expert:
+        robot = None
+
+        def __init__(self) -> None:
+            self.resets: list[str] = []
+            self.steps = 0
+
+        def reset(self, task) -> None:
+            self.resets.append(task.instruction)
+
+        def act(self, q, state):
+            self.steps += 1
+            return np.zeros(6), 0.04
+
+    clock = {"t": 0.0}
+    expert = Expert()
+    policy = ScriptedPolicy(
+        ScriptedConfig(chunk_length=3), expert, lambda: SimpleNamespace(time_s=clock["t"])
+    )
+
+    def infer(instruction: str, t: float) -> None:
+        clock["t"] = t
+        policy.infer(
+            Observation(
+                images={"front": np.zeros((8, 8, 3), np.uint8)},
+                joint_names=tuple(f"joint_{i}" for i in range(1, 7)),
+                joint_positions=np.zeros(6),
+                instruction=instruction,
+                stamp_s=100.0 + t,
+            )
+        )
+
+    infer("pick up the red cube", 0.5)
+    infer("pick up the red cube", 1.0)  # same episode: no restart
+    assert expert.resets == ["pick up the red cube"]
+    infer("pick up the red cube", 0.2)  # the episode clock went back: a new episode
+    assert expert.resets == ["pick up the red cube"] * 2
+    infer("push the red cube to the left", 0.7)  # a new instruction
+    assert len(expert.resets) == 3
+
+
 def test_scripted_backend_drives_the_simulated_cell():
     """The expert behind the Policy interface, chunk by chunk, in the real MuJoCo cell."""
     import os

@@ -4,7 +4,8 @@ The expert reads privileged simulator state (object poses), so this backend only
 the process that runs the simulator (rollouts, data collection, a sim-side policy server):
 it needs `state_fn` (e.g. SimEnv.state_view) and a RobotModel. A chunk is H consecutive
 expert steps from the observed joint positions; the expert's task comes from the
-observation's instruction (core.sim.tasks.parse_instruction). The expert advances one step per
+observation's instruction (core.sim.tasks.parse_instruction) and restarts with a new
+instruction or a new simulator episode. The expert advances one step per
 `step_duration_s` of observation time; the rest of a chunk is its open-loop continuation.
 """
 
@@ -37,6 +38,7 @@ class ScriptedPolicy:
         self._state_fn = state_fn
         self._instruction: str | None = None
         self._last_stamp_s: float | None = None
+        self._episode_time_s: float | None = None  # the sim's episode clock at the last chunk
         self._spec = PolicySpec(
             action_space=ActionSpace.JOINT_POSITION,
             joint_names=tuple(ARM_JOINTS),
@@ -56,12 +58,20 @@ class ScriptedPolicy:
         """H expert steps from the observed state (the expert's task follows the instruction)."""
         from vla_ros.core.sim.tasks import parse_instruction
 
-        if observation.instruction != self._instruction:
+        state = self._state_fn()
+        # A new simulator episode restarts the expert even with the same instruction: served
+        # over openpi's protocol (no reset message) the client's reset() never reaches here,
+        # and the sim's episode clock going back is the only sign of the new episode.
+        episode_time_s = float(state.time_s)
+        new_episode = (
+            self._episode_time_s is not None and episode_time_s + 1e-9 < self._episode_time_s
+        )
+        self._episode_time_s = episode_time_s
+        if observation.instruction != self._instruction or new_episode:
             self.expert.reset(parse_instruction(observation.instruction))
             self._instruction = observation.instruction
             self._last_stamp_s = None
         q = observation.state_for(self._spec.joint_names)
-        state = self._state_fn()
         step = self._spec.step_duration_s
         # The expert's own timeline advances one act() per step of time elapsed since the
         # last chunk (not per row handed out), so chunking does not make it run ahead.
