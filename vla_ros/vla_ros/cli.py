@@ -20,7 +20,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "record": ("vla_ros.tools.record", "record scripted-expert demonstrations to MCAP"),
     "serve": ("vla_ros.tools.serve", "serve a policy backend over openpi's websocket protocol"),
     "train": ("vla_ros.tools.train", "train the embedded VLA on recorded MCAP episodes"),
-    "eval": ("vla_ros.tools.evaluate", "closed-loop success of a policy in the simulated cell"),
+    "eval": (
+        "vla_ros.tools.evaluate",
+        "seeded closed-loop episodes through the full graph, with statistics (--core: 1 process)",
+    ),
     "say": ("vla_ros.tools.say", "publish one typed instruction or control word and exit"),
 }
 
