@@ -433,12 +433,12 @@ class SafetyFilter:
         if self._ref_times is not None and self._ref_positions is not None:
             later = self._ref_times > now_s
             candidate = np.vstack([q0[None, :], self._ref_positions[later]])
-            if len(candidate) >= 2 and np.allclose(
-                (candidate[1] - q0) / max(np.max(np.abs(candidate[1] - q0)), 1e-12),
-                v0 / np.max(np.abs(v0)),
-                atol=1e-6,
-            ):
-                tail = candidate
+            if len(candidate) >= 2:
+                # np.allclose(along, heading, atol=1e-6) without its Python-level overhead
+                along = (candidate[1] - q0) / max(float(np.abs(candidate[1] - q0).max()), 1e-12)
+                heading = v0 / np.abs(v0).max()
+                if (np.abs(along - heading) <= 1e-6 + 1e-5 * np.abs(heading)).all():
+                    tail = candidate
         if tail is None:  # no usable reference: brake on the line of the measured velocity
             tail = np.vstack([q0, q0 + v0 / rate * distance])
         tail = clamp_positions(tail, self.limits) if tail is not None else tail
@@ -521,8 +521,9 @@ class SafetyFilter:
         truncated = False
         limit = min(len(dense), cfg.collision.max_checked_states)
         start_invalid = False
+        check = self.gate.check
         for i in range(limit):
-            verdict = self.gate.check(dense[i])
+            verdict = check(dense[i])
             if not verdict.valid:
                 self._colliding = verdict.colliding_pairs
                 if i == 0:
@@ -548,12 +549,11 @@ class SafetyFilter:
         dense, owner = dense[:count], owner[:count]
         self._obstacle_distance = min((v.obstacle_distance_m for v in verdicts), default=math.inf)
         steps = (np.abs(dense[1:] - dense[:-1]) / rates).max(axis=1) if count > 1 else np.zeros(0)
-        seg_cap = np.ones(count - 1)
         proposal = np.ones(count - 1)
         if seg_timing is not None and count > 1:
             proposal = seg_timing[owner[1:] - 1]
         seg_cap = proposal.copy()
-        if verdicts and count > 1:
+        if count > 1 and any(v.scale < 1.0 for v in verdicts):  # else a factor of 1 throughout
             scales = np.array([v.scale for v in verdicts])
             seg_cap *= np.minimum(scales[:-1], scales[1:])
         if self._ssm_config.enabled and count > 1:
@@ -585,11 +585,15 @@ class SafetyFilter:
         if len(s_out) == 0:
             s_out = np.zeros(1)
         positions = pathlib.positions_at(profile, s_out)
-        previous = np.vstack([q0[None, :], positions[:-1]])
-        velocities = (positions - previous) / self._dt
+        reference = np.empty((len(positions) + 1, len(q0)))
+        reference[0] = q0
+        reference[1:] = positions
+        velocities = (positions - reference[:-1]) / self._dt
         times = self._dt * np.arange(1, len(positions) + 1)
-        self._ref_times = np.concatenate(([now_s], now_s + times))
-        self._ref_positions = np.vstack([q0[None, :], positions])
+        ref_times = np.empty(len(times) + 1)
+        ref_times[0] = now_s
+        ref_times[1:] = now_s + times
+        self._ref_times, self._ref_positions = ref_times, reference
         self._command_reasons = tuple(reasons)
         trajectory = FilteredTrajectory(
             joint_names=self.joint_names,

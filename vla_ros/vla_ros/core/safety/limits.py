@@ -121,7 +121,8 @@ def effective_limits(
 
 def clamp_positions(positions: np.ndarray, limits: EffectiveLimits) -> np.ndarray:
     """Clamp (..., J) positions into [lower + margin, upper - margin]."""
-    return np.clip(positions, limits.lower_rad, limits.upper_rad)
+    # np.clip's values, without its Python-level wrapper (this runs for every command)
+    return np.minimum(np.maximum(positions, limits.lower_rad), limits.upper_rad)
 
 
 def braking_velocity_limit(
