@@ -537,8 +537,11 @@ class GraphSession:
             ],
             self.logs / f"audio_file-{self._spoken}.log",
         )
+        # the previous instruction's player has finished its playlist (it idles, not exits)
+        for previous in [p for p in self.processes if p.name == "audio_file"]:
+            previous.stop()
+            self.processes.remove(previous)
         audio.start(self.env)
-        self.processes = [p for p in self.processes if p.name != "audio_file" or not p.exited()]
         self.processes.append(audio)
 
     def type_text(self, text: str) -> None:
