@@ -1,12 +1,16 @@
 """Perception walk-in evaluation: seeded people walk past the simulated cell while the arm works.
 
 .venv/bin/python bench/bench_perception_walkin.py [--episodes 30] [--empty 10]
+    [--cameras both|scene] [--room-rgb] [--seeds 3,5,...]
     [--width 320 --height 240] [--camera-hz 10] [--detector-stride 1] [--no-rgb]
     [--volume-radius 2.5] [--alarm-distance 1.5] [--gl egl|osmesa]
 
 Core level (SimEnv + HumanPerception, no ROS), MuJoCo RGB-D rendering, OpenCV HOG + depth
-channel. Walk-in seeds 0..N-1 (path side, closest approach, speed, pause and direction from the
-sim's person sampling); empty seeds 1000..1000+M-1 (nobody present). In both the scripted expert
+channel. `--cameras both` (default, as config/sim.yaml and config/perception.yaml): the scene
+camera and the fixed room camera, one depth background each, fused into one tracker; HOG on the
+scene camera only unless --room-rgb. `--cameras scene`: the scene camera alone.
+Walk-in seeds 0..N-1 (path side, closest approach, speed, pause and direction from the sim's
+person sampling); empty seeds 1000..1000+M-1 (nobody present). In both the scripted expert
 works on a random task after the background (arm at home) is learned. Definitions are those of
 vla_ros.core.perception.evaluation and are printed with the results.
 """
@@ -29,8 +33,8 @@ DEFINITIONS = """definitions:
              spur = person frames with some other detection (not on the person)
   in time  = a person's detection on or before the first frame with dist < alarm
   first@   = dist at the first person's detection; src = channel of that detection
-  view@    = dist when the person first came into the camera's view (>= 10 % of the body's
-             surface samples in the image and not hidden behind anything in the depth image);
+  view@    = dist when the person first came into a camera's view (>= 10 % of the body's
+             surface samples in its image and not hidden behind anything in its depth image);
              GAP = a walk-in that only came into view inside the alarm distance (camera
              coverage, not a detection failure); MISSED = in view earlier, still not detected
   err      = 3D |reported nearest point of the person's detection - ground-truth body point
@@ -49,6 +53,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--episodes", type=int, default=30, help="walk-in episodes (seeds 0..)")
     parser.add_argument("--empty", type=int, default=10, help="episodes with nobody present")
+    parser.add_argument(
+        "--cameras", choices=("both", "scene"), default="both", help="scene + room, or scene"
+    )
+    parser.add_argument("--room-rgb", action="store_true", help="HOG on the room camera too")
+    parser.add_argument("--seeds", default="", help="walk-in seeds, e.g. 3,5 (default 0..N-1)")
     parser.add_argument("--width", type=int, default=320)
     parser.add_argument("--height", type=int, default=240)
     parser.add_argument("--camera-hz", type=float, default=10.0)
@@ -66,25 +75,39 @@ def main() -> None:
     from vla_ros.core.perception.evaluation import WalkinEvalConfig, run_episode
     from vla_ros.core.robot_model import RobotModel
     from vla_ros.core.sim.env import SimConfig, SimEnv, default_urdf_path
+    from vla_ros.core.sim.scene import CAMERA_NAME, ROOM_CAMERA_NAME
 
     cv2.setNumThreads(1)
+    both = args.cameras == "both"
+    cameras = (CAMERA_NAME, ROOM_CAMERA_NAME) if both else (CAMERA_NAME,)
+    rgb_cameras = cameras if args.room_rgb else (CAMERA_NAME,)
     config = WalkinEvalConfig(
+        cameras=cameras,
+        rgb_cameras=rgb_cameras,
         camera_period_s=1.0 / args.camera_hz,
         alarm_distance_m=args.alarm_distance,
         volume_radius_m=args.volume_radius,
         use_rgb_detector=not args.no_rgb,
         detector_every_n_frames=args.detector_stride,
     )
-    channels = "depth" if args.no_rgb else f"depth + HOG every {args.detector_stride} frame(s)"
+    channels = (
+        "depth"
+        if args.no_rgb
+        else f"depth + HOG ({', '.join(rgb_cameras)}) every {args.detector_stride} frame(s)"
+    )
     print(describe())
     print(
         f"MuJoCo {mujoco.__version__}, OpenCV {cv2.__version__}, MUJOCO_GL={args.gl}, "
-        f"{args.width}x{args.height} RGB-D at {args.camera_hz:g} Hz, "
+        f"cameras: {', '.join(cameras)}, {args.width}x{args.height} RGB-D at "
+        f"{args.camera_hz:g} Hz, "
         f"channels: {channels}, "
         f"monitored cylinder r = {args.volume_radius} m, alarm distance {args.alarm_distance} m"
     )
     print(DEFINITIONS)
-    env = SimEnv(SimConfig(image_width_px=args.width, image_height_px=args.height))
+    env = SimEnv(
+        SimConfig(image_width_px=args.width, image_height_px=args.height, room_camera=both)
+    )
+    seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else range(args.episodes)
     robot = RobotModel.from_urdf(default_urdf_path())
 
     print(
@@ -94,7 +117,7 @@ def main() -> None:
     )
     outcomes = []
     start = time.perf_counter()
-    for seed in range(args.episodes):
+    for seed in seeds:
         t0 = time.perf_counter()
         out = run_episode(env, robot, seed, config, with_person=True)
         outcomes.append(out)
@@ -158,7 +181,7 @@ def main() -> None:
         f"came within it ({len(outcomes) - len(reached)} of {len(outcomes)} never did)"
     )
     print(
-        f"  ... of those in the camera's view before {args.alarm_distance} m: "
+        f"  ... of those in a camera's view before {args.alarm_distance} m: "
         f"{len(viewed_in_time)}/{len(viewed)}"
         + (f"; MISSED seeds {missed}" if missed else "")
         + f"; not detected in time because first in view inside {args.alarm_distance} m "

@@ -10,7 +10,7 @@ import pytest
 
 from vla_ros.core.perception.depth_monitor import DepthMonitorConfig
 from vla_ros.core.perception.detectors import HogPersonDetector, PersonBox
-from vla_ros.core.perception.geometry import MonitoredVolume
+from vla_ros.core.perception.geometry import Box3, MonitoredVolume
 from vla_ros.core.perception.pipeline import (
     SOURCE_DEPTH,
     SOURCE_FUSED,
@@ -138,3 +138,134 @@ def test_frame_size_mismatch_is_a_value_error():
                 ps.robot_pose("home"),
             )
         )
+
+
+# --------------------------------------------------------------------------- several cameras
+
+# beside the first camera, out of its view; the second camera (left of the arm) sees it
+HIDDEN = Box3(center_m=(1.1, 1.0, 0.1), size_m=(0.3, 0.3, 1.8))
+
+
+def two_cameras():
+    from vla_ros.core.perception.camera import look_at_extrinsics
+
+    intrinsics, first = ps.camera()
+    return intrinsics, first, look_at_extrinsics((0.0, 2.4, 1.6), (0.7, 0.0, -0.2))
+
+
+def pixels_changed(intrinsics, pose, robot, box) -> int:
+    with_box = ps.Scene(boxes=[*ps.static_scene(), box], robot=robot).render(intrinsics, pose)
+    without = ps.Scene(boxes=ps.static_scene(), robot=robot).render(intrinsics, pose)
+    return int(
+        (np.abs(np.nan_to_num(with_box, nan=99) - np.nan_to_num(without, nan=99)) > 0.01).sum()
+    )
+
+
+def process_both(perception, boxes, intrinsics, poses, robot, stamp):
+    rgb = np.full((intrinsics.height_px, intrinsics.width_px, 3), 128, np.uint8)
+    frames = [
+        PerceptionFrame(
+            stamp,
+            rgb,
+            ps.Scene(boxes=[*ps.static_scene(), *boxes], robot=robot).render(intrinsics, pose),
+            intrinsics,
+            pose,
+            robot,
+        )
+        for pose in poses
+    ]
+    return perception.process_frames(frames)
+
+
+def test_a_second_camera_covers_what_the_first_cannot_see():
+    intrinsics, first, second = two_cameras()
+    robot = ps.robot_pose("home")
+    assert pixels_changed(intrinsics, first, robot, HIDDEN) == 0
+    assert pixels_changed(intrinsics, second, robot, HIDDEN) > 1000
+    config = PerceptionConfig(depth=DepthMonitorConfig(volume=VOLUME, background_frames=2))
+    both = HumanPerception(None, config, cameras=("scene", "room"))
+    alone = HumanPerception(None, config)
+    assert both.camera_names == ("scene", "room")
+    for stamp in (0.0, 0.1):
+        learning = process_both(both, [], intrinsics, (first, second), robot, stamp)
+        process_both(alone, [], intrinsics, (first,), robot, stamp)
+    assert learning.background_ready and both.background_ready
+    assert [c.camera for c in learning.cameras] == ["scene", "room"]
+    assert process_both(alone, [HIDDEN], intrinsics, (first,), robot, 0.2).humans == ()
+    result = process_both(both, [HIDDEN], intrinsics, (first, second), robot, 0.2)
+    assert len(result.humans) == 1
+    human = result.humans[0]
+    assert human.source == SOURCE_DEPTH
+    assert human.distance_to_robot_m == pytest.approx(
+        ps.box_distance_to_robot(HIDDEN, robot), abs=0.05
+    )
+    assert HIDDEN.contains(human.position_m[None], padding_m=0.05)[0]
+    assert result.cameras[0].intrusions == () and len(result.cameras[1].intrusions) == 1
+
+
+def test_one_body_seen_by_two_cameras_is_one_tracked_person():
+    intrinsics, first, second = two_cameras()
+    robot = ps.robot_pose("reach")
+    assert pixels_changed(intrinsics, first, robot, ps.PERSON) > 1000
+    assert pixels_changed(intrinsics, second, robot, ps.PERSON) > 1000
+    config = PerceptionConfig(depth=DepthMonitorConfig(volume=VOLUME, background_frames=1))
+    perception = HumanPerception(None, config, cameras=("scene", "room"))
+    process_both(perception, [], intrinsics, (first, second), robot, 0.0)
+    ids = set()
+    for stamp in (0.1, 0.2, 0.3):
+        result = process_both(perception, [ps.PERSON], intrinsics, (first, second), robot, stamp)
+        assert all(len(c.candidates) == 1 for c in result.cameras)  # each camera saw it
+        assert len(result.humans) == 1  # merged
+        ids.add(result.humans[0].track_id)
+        assert result.humans[0].distance_to_robot_m == pytest.approx(
+            ps.box_distance_to_robot(ps.PERSON, robot), abs=0.05
+        )
+    assert len(ids) == 1
+    assert set(result.timings_ms) >= {"rgb_detector_ms", "depth_channel_ms", "total_ms"}
+
+
+def test_two_people_seen_by_different_cameras_stay_two():
+    intrinsics, first, second = two_cameras()
+    robot = ps.robot_pose("home")
+    config = PerceptionConfig(depth=DepthMonitorConfig(volume=VOLUME, background_frames=1))
+    perception = HumanPerception(None, config, cameras=("scene", "room"))
+    process_both(perception, [], intrinsics, (first, second), robot, 0.0)
+    result = process_both(perception, [ps.PERSON, HIDDEN], intrinsics, (first, second), robot, 0.1)
+    assert len(result.humans) == 2
+    assert len({h.track_id for h in result.humans}) == 2
+
+
+def test_rgb_detector_runs_only_on_the_cameras_named():
+    intrinsics, first, second = two_cameras()
+    robot = ps.robot_pose("home")
+    box = PersonBox(10.0, 10.0, 60.0, 200.0, 0.9)
+    config = PerceptionConfig(depth=DepthMonitorConfig(volume=VOLUME, background_frames=0))
+    perception = HumanPerception(
+        KnownBoxes([box]), config, cameras=("scene", "room"), rgb_cameras=("scene",)
+    )
+    result = process_both(perception, [], intrinsics, (first, second), robot, 0.0)
+    assert result.cameras[0].rgb_boxes == (box,) and result.cameras[1].rgb_boxes == ()
+    assert result.rgb_boxes == (box,)
+
+
+def test_every_camera_must_contribute_to_a_set():
+    intrinsics, first, _ = two_cameras()
+    robot = ps.robot_pose("home")
+    perception = HumanPerception(None, PerceptionConfig(), cameras=("scene", "room"))
+    depth = ps.Scene(boxes=ps.static_scene(), robot=robot).render(intrinsics, first)
+    frame = PerceptionFrame(
+        0.0, np.zeros((240, 320, 3), np.uint8), depth, intrinsics, first, robot
+    )
+    observation = perception.observe("scene", frame)
+    with pytest.raises(ValueError, match="one observation per camera"):
+        perception.fuse_and_track([observation])
+    with pytest.raises(ValueError, match="one observation per camera"):
+        perception.fuse_and_track([observation, observation])
+    with pytest.raises(ValueError, match="one per camera"):
+        perception.process_frames([frame])
+    with pytest.raises(ValueError, match="unknown camera"):
+        perception.observe("wrist", frame)
+    with pytest.raises(ValueError, match="distinct"):
+        HumanPerception(None, cameras=("a", "a"))
+    with pytest.raises(ValueError, match="rgb_cameras"):
+        HumanPerception(None, cameras=("a",), rgb_cameras=("b",))

@@ -1,9 +1,12 @@
 """Tier 3: sim_node and human_detector_node in their own processes, over real DDS.
 
-The detector runs from config/perception.yaml against the simulated cell. After learning
-the empty cell: (1) the arm moves through pixels that were background, and the self-filter
-at the streamed joint states must explain it (no detection); (2) the simulated person walks
-past the robot and must be reported on every frame they stand visible inside the volume.
+The detector runs from config/perception.yaml against the simulated cell: the scene camera
+and the room camera (the sim publishes both by default). After learning the empty cell:
+(1) the arm moves through pixels that were background, and the self-filter at the streamed
+joint states must explain it in both cameras (no detection); (2) the simulated person walks
+past the robot and must be reported on every frame they stand visible inside the volume;
+(3) a person walking in from behind the scene camera, where only the room camera sees them,
+must be reported on every frame inside the volume before they reach the scene camera's view.
 """
 
 from __future__ import annotations
@@ -170,3 +173,62 @@ def test_detector_process_reports_the_simulated_person_walking_in(executor):
     assert inside >= 10
     assert seen == inside
     assert worst < 0.4
+
+
+def test_detector_process_reports_a_walk_in_only_the_room_camera_sees(executor):
+    from geometry_msgs.msg import PoseStamped
+    from ros_helpers import spin_until
+    from std_srvs.srv import Trigger
+
+    from vla_ros import conversions as conv
+
+    node, humans, beats = _listener(executor)
+    truth: dict[float, np.ndarray] = {}
+
+    def on_pose(msg: PoseStamped) -> None:
+        position, _, stamp, _ = conv.pose_stamped_from_msg(msg)
+        truth[round(stamp, 6)] = position
+
+    node.create_subscription(PoseStamped, "/sim/person/pose", on_pose, 50)
+    walk_in = node.create_client(Trigger, "/sim/person/walk_in")
+    # Along y = 1.3 m (left of the robot) from x = +3.5, behind the scene camera (x = 1.05,
+    # looking back at the robot): the scene camera cannot see the person before x ~ 0.3.
+    sim_args = (
+        *("-p", "seed:=3", "-p", "real_time_factor:=0.5"),
+        *("-p", "walk_in_bearing_rad:=1.5707963", "-p", "walk_in_walk_sign:=1.0"),
+        *("-p", "walk_in_closest_approach_m:=1.3", "-p", "walk_in_speed_m_s:=1.2"),
+        *("-p", "walk_in_pause_s:=0.0"),
+    )
+    with sim_and_detector(executor, node, *sim_args) as procs:
+        _wait_until_learned(executor, humans, beats, procs)
+        assert walk_in.wait_for_service(timeout_sec=10.0)
+        future = walk_in.call_async(Trigger.Request())
+        assert spin_until(executor, future.done, 10.0) and future.result().success
+        # until the person has walked past the robot (x < -0.5)
+        assert spin_until(
+            executor, lambda: truth and min(p[0] for p in truth.values()) < -0.5, 60.0
+        ), [p.poll() for p in procs]
+    inside = seen = 0
+    worst = 0.0
+    for msg in humans:
+        feet = truth.get(round(conv.stamp_to_seconds(msg.header.stamp), 6))
+        # inside the volume (2.5 m) with the whole body (0.3 m margin), out of the scene
+        # camera's view (x > 0.6)
+        if feet is None or not (feet[0] > 0.6 and math.hypot(feet[0], feet[1]) < 2.2):
+            continue
+        inside += 1
+        near = [
+            d
+            for d in msg.detections
+            if math.hypot(d.position.x - feet[0], d.position.y - feet[1]) < 0.4
+        ]
+        seen += bool(near)
+        if near:
+            worst = max(
+                worst,
+                min(math.hypot(d.position.x - feet[0], d.position.y - feet[1]) for d in near),
+            )
+    print(f"\nroom-camera walk-in over DDS: {seen}/{inside} frames, nearest within {worst:.2f} m")
+    # x from 1.73 (entering the volume) to 0.6 at 1.2 m/s: ~0.95 s, 14 frames at 15 Hz
+    assert inside >= 10
+    assert seen == inside

@@ -29,10 +29,24 @@ PERSON = Box3(center_m=(0.4, -0.45, 0.125), size_m=(0.3, 0.3, 1.75))
 
 
 class Harness:
-    """Test-side publishers and subscribers, plus the scene as the node's camera sees it."""
+    """Test-side publishers and subscribers, plus the scene as the node's cameras see it.
 
-    def __init__(self, executor, rclpy_context, **overrides):
+    The node's own camera `camera` is the robot's (URDF frame); `fixed` adds cameras with
+    fixed extrinsics (name -> base_from_camera), given to the node as NAME.* parameters.
+    """
+
+    def __init__(self, executor, rclpy_context, fixed=None, **overrides):
+        from scipy.spatial.transform import Rotation
+
+        fixed = dict(fixed or {})
         params = {"depth.background_frames": 2, "input_timeout_s": 0.5, **overrides}
+        if fixed:
+            params["cameras"] = ["camera", *fixed]
+            for name, pose in fixed.items():
+                params[f"{name}.pose_source"] = "parameters"
+                params[f"{name}.position_m"] = [float(v) for v in pose[:3, 3]]
+                quat = Rotation.from_matrix(pose[:3, :3]).as_quat()  # x y z w
+                params[f"{name}.orientation_xyzw"] = [float(v) for v in quat]
         self.node = HumanDetectorNode(
             context=rclpy_context,
             parameter_overrides=[Parameter(k, value=v) for k, v in params.items()],
@@ -43,9 +57,14 @@ class Harness:
 
         self.io = Node("perception_test_io", context=rclpy_context)
         executor.add_node(self.io)
-        self.color = self.io.create_publisher(Image, "/camera/color/image_raw", SENSOR_QOS)
-        self.depth = self.io.create_publisher(Image, "/camera/depth/image_raw", SENSOR_QOS)
-        self.info = self.io.create_publisher(CameraInfo, "/camera/color/camera_info", SENSOR_QOS)
+        self.publishers = {}  # camera name -> (colour, depth, info) publishers
+        for name in ["camera", *fixed]:
+            self.publishers[name] = (
+                self.io.create_publisher(Image, f"/{name}/color/image_raw", SENSOR_QOS),
+                self.io.create_publisher(Image, f"/{name}/depth/image_raw", SENSOR_QOS),
+                self.io.create_publisher(CameraInfo, f"/{name}/color/camera_info", SENSOR_QOS),
+            )
+        self.color, self.depth, self.info = self.publishers["camera"]
         self.joints = self.io.create_publisher(JointState, "/joint_states", COMMAND_QOS)
         self.humans: list[HumanDetectionArray] = []
         self.heartbeats: list[tuple[float, Heartbeat]] = []
@@ -71,10 +90,11 @@ class Harness:
         self.shapes = RobotShapes.from_link_points(
             robot.link_points(self.q), robot.link_point_radii_m
         )
-        self.pose = robot.fk(self.q, frame=self.node.camera_frame)
+        self.pose = robot.fk(self.q, frame=self.node.cameras[0].frame)
+        self.poses = {"camera": self.pose, **fixed}
         self.intrinsics = CameraIntrinsics.from_fov(320, 240, math.radians(70.0))
         self.stamp = 100.0
-        publishers = (self.color, self.depth, self.info, self.joints)
+        publishers = (*(p for group in self.publishers.values() for p in group), self.joints)
         assert spin_until(
             executor, lambda: all(p.get_subscription_count() for p in publishers), 10.0
         )
@@ -85,24 +105,29 @@ class Harness:
         names = self.node.robot.joint_names
         self.joints.publish(conv.joint_state_to_msg(names, self.q, stamp_s=self.stamp + 0.1))
 
-    def frame(self, boxes, *, joints=True, wait=True, depth_encoding="32FC1"):
-        """Publish one synchronised frame; wait for its /humans message unless told not to."""
-        depth = ps.Scene(boxes=boxes, robot=self.shapes).render(self.intrinsics, self.pose)
+    def frame(self, boxes, *, joints=True, wait=True, depth_encoding="32FC1", cameras=None):
+        """Publish one synchronised frame per camera (all, or those named); wait for its
+        /humans message unless told not to."""
+        names = list(cameras or self.publishers)
+        depths = {  # before the joint states: rendering is slow on a loaded machine
+            name: ps.Scene(boxes=boxes, robot=self.shapes).render(
+                self.intrinsics, self.poses[name]
+            )
+            for name in names
+        }
         if joints:
             before = self.node.last_joints_rx
             self.publish_joints()
             assert spin_until(self.executor, lambda: self.node.last_joints_rx > before, 5.0)
         self.stamp += 0.1
         rgb = np.full((240, 320, 3), 90, np.uint8)
-        for msg_pub, msg in (
-            (self.color, conv.image_to_msg(rgb, "rgb8", self.stamp, "camera_optical_frame")),
-            (self.depth, conv.depth_to_msg(depth, depth_encoding, self.stamp + 0.003)),
-            (
-                self.info,
-                conv.camera_info_to_msg(self.intrinsics, self.stamp, "camera_optical_frame"),
-            ),
-        ):
-            msg_pub.publish(msg)
+        for name in names:
+            color_pub, depth_pub, info_pub = self.publishers[name]
+            depth = depths[name]
+            frame_id = f"{name}_optical_frame"
+            color_pub.publish(conv.image_to_msg(rgb, "rgb8", self.stamp, frame_id))
+            depth_pub.publish(conv.depth_to_msg(depth, depth_encoding, self.stamp + 0.003))
+            info_pub.publish(conv.camera_info_to_msg(self.intrinsics, self.stamp, frame_id))
         if not wait:
             return None
         stamp = self.stamp
@@ -161,6 +186,89 @@ def test_node_publishes_humans_every_frame_and_heartbeat_only_while_fed(executor
     assert spin_until(executor, lambda: h.heartbeats[-1][0] > time.monotonic() - 0.3, 5.0)
 
 
+# beside the scene camera, out of its view: only the second (fixed) camera sees it
+SIDE_PERSON = Box3(center_m=(1.0, 0.9, 0.125), size_m=(0.3, 0.3, 1.75))
+
+
+def _seen_by(h, name, box):
+    with_box = ps.Scene(boxes=[FLOOR, box], robot=h.shapes).render(h.intrinsics, h.poses[name])
+    without = ps.Scene(boxes=[FLOOR], robot=h.shapes).render(h.intrinsics, h.poses[name])
+    changed = np.abs(np.nan_to_num(with_box, nan=99) - np.nan_to_num(without, nan=99)) > 0.01
+    return int(changed.sum())
+
+
+def test_two_cameras_fuse_into_one_output_and_fail_closed_when_one_stops(executor, rclpy_context):
+    from vla_ros.core.perception.camera import look_at_extrinsics
+
+    corner = look_at_extrinsics((0.0, 2.5, 1.8), (0.6, -0.2, -0.3))  # left of the arm
+    h = Harness(executor, rclpy_context, fixed={"cell": corner})
+    assert [c.name for c in h.node.cameras] == ["camera", "cell"]
+    assert h.node.cameras[1].base_from_camera is not None
+    assert _seen_by(h, "camera", SIDE_PERSON) == 0 and _seen_by(h, "cell", SIDE_PERSON) > 200
+    assert _seen_by(h, "camera", PERSON) > 200 and _seen_by(h, "cell", PERSON) > 200
+    for _ in range(3):
+        assert h.frame([FLOOR]).detections == []  # both backgrounds learned, robot filtered
+    assert spin_until(
+        executor, lambda: h.heartbeats and h.heartbeats[-1][1].status == Heartbeat.STATUS_OK, 5.0
+    )
+
+    # seen by the corner camera only: reported, where it is
+    for _ in range(2):
+        msg = h.frame([FLOOR, SIDE_PERSON])
+        assert len(msg.detections) == 1, [
+            (d.track_id, d.source, d.distance_to_robot_m, d.position) for d in msg.detections
+        ]
+        person = msg.detections[0]
+        assert person.source == HumanDetection.SOURCE_DEPTH
+        expected = ps.box_distance_to_robot(SIDE_PERSON, h.shapes)
+        assert person.distance_to_robot_m == pytest.approx(expected, abs=0.06)
+        point = np.array([[person.position.x, person.position.y, person.position.z]])
+        assert SIDE_PERSON.contains(point, padding_m=0.05)[0]
+    # seen by both cameras: one person, one track, at the nearest point either camera saw
+    ids = set()
+    for _ in range(3):
+        msg = h.frame([FLOOR, PERSON])
+        assert len(msg.detections) == 1, [(d.source, d.position) for d in msg.detections]
+        ids.add(msg.detections[0].track_id)
+        expected = ps.box_distance_to_robot(PERSON, h.shapes)
+        assert msg.detections[0].distance_to_robot_m == pytest.approx(expected, abs=0.06)
+    assert len(ids) == 1
+    assert spin_until(executor, lambda: len(h.debug_images) > 0, 5.0)
+    assert conv.rgb_from_msg(h.debug_images[-1]).shape == (240, 640, 3)  # side by side
+
+    # the corner camera stops: no /humans (the scene camera alone would claim the side is
+    # clear) and the heartbeat stops within input_timeout_s
+    count = len(h.humans)
+    stopped = time.monotonic()
+    deadline = stopped + 1.5
+    while time.monotonic() < deadline:
+        h.frame([FLOOR, SIDE_PERSON], wait=False, cameras=["camera"])
+        spin_until(executor, lambda: False, 0.1)
+    assert len(h.humans) == count
+    assert h.heartbeats[-1][0] < stopped + 0.5 + 0.5  # timeout + slack for a loaded machine
+    # both again: back
+    assert len(h.frame([FLOOR, SIDE_PERSON]).detections) == 1
+    assert spin_until(executor, lambda: h.heartbeats[-1][0] > time.monotonic() - 0.3, 5.0)
+
+
+def test_list_parameters_with_empty_defaults_take_lists_of_doubles(executor, rclpy_context):
+    """An empty default has no element type: the node must still accept doubles for it."""
+    node = HumanDetectorNode(
+        context=rclpy_context,
+        parameter_overrides=[
+            Parameter("depth.static_boxes_m", value=[0.2, 0.0, -0.4, 1.0, 1.2, 0.8]),
+            Parameter("cameras", value=["cell"]),
+            Parameter("cell.pose_source", value="parameters"),
+            Parameter("cell.position_m", value=[1.0, 0.5, 2.0]),
+        ],
+    )
+    executor.add_node(node)
+    assert len(node.perception.config.depth.static_boxes) == 1
+    (cell,) = node.cameras
+    assert cell.base_from_camera[:3, 3].tolist() == [1.0, 0.5, 2.0]
+    assert cell.topics[0] == "/cell/color/image_raw"
+
+
 def test_stale_joint_states_drop_frames_and_heartbeat(executor, rclpy_context):
     h = Harness(executor, rclpy_context, joint_state_timeout_s=0.3)
     h.frame([FLOOR])
@@ -195,7 +303,10 @@ def test_reset_background_service_relearns(executor, rclpy_context):
     h = Harness(executor, rclpy_context)
     for _ in range(3):
         h.frame([FLOOR])
-    assert spin_until(executor, lambda: h.heartbeats[-1][1].status == Heartbeat.STATUS_OK, 5.0)
+    # the heartbeat timer may not have fired yet after three quick frames
+    assert spin_until(
+        executor, lambda: h.heartbeats and h.heartbeats[-1][1].status == Heartbeat.STATUS_OK, 5.0
+    )
     client = h.io.create_client(Trigger, "/perception/reset_background")
     assert client.wait_for_service(timeout_sec=5.0)
     future = client.call_async(Trigger.Request())

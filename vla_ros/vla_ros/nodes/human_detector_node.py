@@ -1,25 +1,48 @@
 """Human detector node: people in RGB lifted to 3D plus unexplained depth intrusions.
 
-Subscribes (sensor QoS): /camera/color/image_raw (sensor_msgs/Image, rgb8/bgr8/mono8),
-/camera/depth/image_raw (sensor_msgs/Image, 32FC1 m or 16UC1 mm, registered to colour),
-/camera/color/camera_info (sensor_msgs/CameraInfo); the three are paired by stamp within
-max_skew_s. Subscribes /joint_states (sensor_msgs/JointState, sensor QoS, stamped: the arm is
-interpolated to each image's stamp) for the self-filter and a robot-mounted camera's pose.
-Publishes /humans (vla_ros_msgs/HumanDetectionArray, base frame, one per synchronised frame,
-also when empty; nothing when the frame cannot be trusted), /perception/heartbeat
-(vla_ros_msgs/Heartbeat, every heartbeat_period_s while the camera and joint inputs are
-fresh and processing succeeds; DEGRADED while the depth background is being learned or
-without an RGB detector; absent otherwise, so consumers fail closed), /perception/markers
-(visualization_msgs/MarkerArray), /perception/debug_image (sensor_msgs/Image, rgb8).
-Service /perception/reset_background (std_srvs/Trigger): relearn the static depth background
-(call it when the camera moved or the cell changed, with nobody in view).
+Watches one or more RGB-D cameras (parameter `cameras`; each NAME has a NAME.* group). Per
+camera it subscribes (sensor QoS) NAME.color_topic (sensor_msgs/Image, rgb8/bgr8/mono8),
+NAME.depth_topic (sensor_msgs/Image, 32FC1 m or 16UC1 mm, registered to colour) and
+NAME.camera_info_topic (sensor_msgs/CameraInfo), paired by stamp within max_skew_s; defaults
+/NAME/color/image_raw, /NAME/depth/image_raw, /NAME/color/camera_info (the default single
+camera `camera` is /camera/...). Subscribes /joint_states (sensor_msgs/JointState, sensor QoS,
+stamped: the arm is interpolated to each image's stamp) for the self-filter and for a
+robot-mounted camera's pose. A camera's pose is a URDF frame (NAME.pose_source robot_model,
+FK at the joint state) or fixed extrinsics in the base frame (parameters: NAME.position_m,
+NAME.orientation_xyzw), e.g. a calibrated room camera that is not part of the robot.
+
+Each camera's frame goes through both channels as it arrives (its own depth background); one
+frame per camera within camera_sync_skew_s forms a set, whose detections are merged across
+cameras (the same body seen twice is one person, at the point nearest to the robot) and
+tracked by one tracker. Publishes /humans (vla_ros_msgs/HumanDetectionArray, base frame, one
+per set, stamped with the set's oldest frame, also when empty; nothing when a frame cannot be
+trusted), /perception/heartbeat (vla_ros_msgs/Heartbeat, every heartbeat_period_s while sets
+of EVERY camera keep coming within input_timeout_s and processing succeeds; DEGRADED while a
+depth background is being learned or without an RGB detector; absent otherwise, so consumers
+fail closed: a camera that stops leaves its part of the cell unwatched, so no heartbeat),
+/perception/markers (visualization_msgs/MarkerArray), /perception/debug_image
+(sensor_msgs/Image, rgb8: the cameras' annotated images side by side). Service
+/perception/reset_background (std_srvs/Trigger): relearn every camera's static depth
+background (call it when a camera moved or the cell changed, with nobody in view).
+
+Why one node for all cameras rather than one node per camera aggregated downstream: one
+tracker sees every camera, so a person walking out of one camera's view into another's keeps
+one id and a velocity estimate (SSM needs the velocity); one /humans message describes the
+whole cell at one instant, so a consumer never has to decide whether "nobody" from one
+camera means nobody; and one heartbeat that is healthy only while every camera is, so the
+safety filter consumes the same two topics with any number of cameras and needs no change.
+The cost is CPU in one process: per set, each camera's channels run in turn (HOG ~10-15 ms
+per 320x240 frame, the depth channel a few ms), hence NAME.rgb_detector to keep HOG off a
+camera where people are too small for it (the sim's room camera).
 
 Parameters (read-only; defaults and units in config/perception.yaml; declared from
-vla_ros.core.perception.params NODE_PARAMETERS and PERCEPTION_PARAMETERS): robot_config,
-camera_pose_source (robot_model | parameters), camera_frame, camera_position_m [m],
-camera_orientation_xyzw, max_skew_s [s], input_timeout_s [s], joint_state_timeout_s [s],
-heartbeat_period_s [s], publish_debug_image; the pipeline's detector.*, lift.*, depth.*,
-monitored_volume.*, tracker.* and fusion.* groups.
+vla_ros.core.perception.params NODE_PARAMETERS, camera_parameters(NAME) and
+PERCEPTION_PARAMETERS): robot_config, cameras, NAME.{color_topic, depth_topic,
+camera_info_topic, pose_source (robot_model | parameters), frame, position_m [m],
+orientation_xyzw, rgb_detector}, max_skew_s [s], camera_sync_skew_s [s], input_timeout_s [s],
+joint_state_timeout_s [s], heartbeat_period_s [s], publish_debug_image, held_object_radius_m
+[m]; the pipeline's detector.*, lift.*, depth.*, monitored_volume.*, tracker.* and fusion.*
+groups.
 """
 
 from __future__ import annotations
@@ -30,7 +53,7 @@ import time
 from functools import partial
 
 import numpy as np
-from rcl_interfaces.msg import ParameterDescriptor, ParameterType
+from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image, JointState
@@ -39,15 +62,23 @@ from visualization_msgs.msg import Marker, MarkerArray
 from vla_ros_msgs.msg import Heartbeat, HumanDetectionArray
 
 from vla_ros import conversions as conv
-from vla_ros.core.perception.camera import extrinsics_from_xyz_quaternion
 from vla_ros.core.perception.detectors import make_detector
 from vla_ros.core.perception.geometry import RobotShapes
 from vla_ros.core.perception.params import (
     NODE_PARAMETERS,
     PERCEPTION_PARAMETERS,
+    CameraInput,
+    ParamSpec,
+    camera_inputs_from_params,
+    camera_parameters,
     config_from_params,
 )
-from vla_ros.core.perception.pipeline import HumanPerception, PerceptionFrame, draw_debug_image
+from vla_ros.core.perception.pipeline import (
+    CameraObservation,
+    HumanPerception,
+    PerceptionFrame,
+    draw_debug_image,
+)
 from vla_ros.core.perception.sync import ApproximateTimeSync, StampedVectorBuffer
 from vla_ros.core.resources import resource_path
 from vla_ros.core.robot_config import load_robot
@@ -60,11 +91,11 @@ class HumanDetectorNode(Node):
     def __init__(self, **kwargs) -> None:
         super().__init__("human_detector", **kwargs)
         for spec in (*NODE_PARAMETERS, *PERCEPTION_PARAMETERS):
-            descriptor = ParameterDescriptor(description=spec.description, read_only=True)
-            if isinstance(spec.default, list) and not spec.default:
-                descriptor.type = ParameterType.PARAMETER_DOUBLE_ARRAY
-            self.declare_parameter(spec.name, spec.default, descriptor)
+            self._declare(spec)
         p = {s.name: self.get_parameter(s.name).value for s in NODE_PARAMETERS}
+        camera_specs = [spec for name in p["cameras"] for spec in camera_parameters(str(name))]
+        for spec in camera_specs:
+            self._declare(spec)
         config, detector_spec = config_from_params(
             {s.name: self.get_parameter(s.name).value for s in PERCEPTION_PARAMETERS}
         )
@@ -72,41 +103,46 @@ class HumanDetectorNode(Node):
         self.robot_config, self.robot = load_robot(
             robot_path if robot_path.startswith("/") else resource_path(robot_path)
         )
-        self.camera_frame = str(p["camera_frame"]) or self.robot_config.camera_frame
+        self.cameras: tuple[CameraInput, ...] = camera_inputs_from_params(
+            p["cameras"],
+            {s.name: self.get_parameter(s.name).value for s in camera_specs},
+            self.robot_config.camera_frame,
+        )
         self.held_object_radius_m = float(p["held_object_radius_m"])
-        self.fixed_camera_pose = None
-        if p["camera_pose_source"] == "parameters":
-            self.fixed_camera_pose = extrinsics_from_xyz_quaternion(
-                p["camera_position_m"], p["camera_orientation_xyzw"]
-            )
-        elif p["camera_pose_source"] != "robot_model" or not self.camera_frame:
-            raise ValueError("camera_pose_source: robot_model (with a camera_frame) | parameters")
         self.detector = make_detector(detector_spec)
-        self.perception = HumanPerception(self.detector, config)
+        self.perception = HumanPerception(
+            self.detector,
+            config,
+            cameras=[c.name for c in self.cameras],
+            rgb_cameras=[c.name for c in self.cameras if c.rgb_detector],
+        )
         self.input_timeout_s = float(p["input_timeout_s"])
         self.joint_timeout_s = float(p["joint_state_timeout_s"])
         self.publish_debug = bool(p["publish_debug_image"])
-        self.sync = ApproximateTimeSync(3, float(p["max_skew_s"]))
+        # per camera: colour, depth and camera info of one frame; across cameras: one set
+        self.syncs = [ApproximateTimeSync(3, float(p["max_skew_s"])) for _ in self.cameras]
+        self.set_sync = ApproximateTimeSync(len(self.cameras), float(p["camera_sync_skew_s"]))
         self.errors = ErrorCounter(self)
         self.joints = StampedVectorBuffer(max_age_s=2.0)  # arm then gripper positions
-        self.joints_lock = threading.Lock()  # joint and camera callbacks run in parallel
+        self.joints_lock = threading.Lock()  # in case joint and camera callbacks run in parallel
         self.last_joints_rx = -math.inf  # monotonic receipt time of the newest joint state
+        self.last_camera_rx = [-math.inf] * len(self.cameras)  # newest processed frame each
         self.last_good_frame: tuple[float, float] | None = None  # (receipt time, stamp)
         self.degraded_reason = ""
         self.sequence = 0
 
         images = MutuallyExclusiveCallbackGroup()  # the pipeline is not thread-safe
-        topics = (
-            "/camera/color/image_raw",
-            "/camera/depth/image_raw",
-            "/camera/color/camera_info",
-        )
-        for index, (msg_type, topic) in enumerate(
-            zip((Image, Image, CameraInfo), topics, strict=True)
-        ):
-            self.create_subscription(
-                msg_type, topic, partial(self.on_camera, index), SENSOR_QOS, callback_group=images
-            )
+        for cam, camera in enumerate(self.cameras):
+            for stream, (msg_type, topic) in enumerate(
+                zip((Image, Image, CameraInfo), camera.topics, strict=True)
+            ):
+                self.create_subscription(
+                    msg_type,
+                    topic,
+                    partial(self.on_camera, cam, stream),
+                    SENSOR_QOS,
+                    callback_group=images,
+                )
         # best effort: matches reliable and best-effort joint state publishers alike
         self.create_subscription(JointState, "/joint_states", self.on_joints, SENSOR_QOS)
         self.create_service(
@@ -118,12 +154,24 @@ class HumanDetectorNode(Node):
         self.debug_pub = self.create_publisher(Image, "/perception/debug_image", SENSOR_QOS)
         self.create_timer(float(p["heartbeat_period_s"]), self.on_heartbeat)
         backend = self.detector.name if self.detector is not None else "none"
-        self.get_logger().info(f"human detector: rgb {backend}, camera {self.camera_frame}")
+        described = ", ".join(
+            f"{c.name} ({c.color_topic}, {c.frame or 'fixed pose'}"
+            + (", depth only)" if not c.rgb_detector else ")")
+            for c in self.cameras
+        )
+        self.get_logger().info(f"human detector: rgb {backend}; cameras {described}")
+
+    def _declare(self, spec: ParamSpec) -> None:
+        descriptor = ParameterDescriptor(description=spec.description, read_only=True)
+        if isinstance(spec.default, list) and not spec.default:
+            # an empty default has no element type (rclpy would make it a byte array and
+            # refuse a list of doubles): accept any, the core checks the values
+            descriptor.dynamic_typing = True
+        self.declare_parameter(spec.name, spec.default, descriptor)
 
     def on_reset(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
-        """Relearn the static background (after the camera or the cell changed) and tracks."""
-        self.perception.depth_monitor.background.reset()
-        self.perception.tracker.reset()
+        """Relearn every camera's static background (a camera or the cell changed) and tracks."""
+        self.perception.reset_background()
         response.success, response.message = True, "relearning the depth background"
         return response
 
@@ -140,8 +188,8 @@ class HumanDetectorNode(Node):
             self.joints.add(conv.stamp_to_seconds(msg.header.stamp), np.concatenate([q, grip]))
             self.last_joints_rx = time.monotonic()
 
-    def on_camera(self, index: int, msg: Image | CameraInfo) -> None:
-        matched = self.sync.add(index, conv.stamp_to_seconds(msg.header.stamp), msg)
+    def on_camera(self, cam: int, stream: int, msg: Image | CameraInfo) -> None:
+        matched = self.syncs[cam].add(stream, conv.stamp_to_seconds(msg.header.stamp), msg)
         if matched is None:
             return
         stamp_s, (color, depth, info) = matched
@@ -154,14 +202,15 @@ class HumanDetectorNode(Node):
         except ValueError as exc:
             self.errors.report("joint_states", exc)
             return
+        camera = self.cameras[cam]
         try:
             n = len(self.robot.joint_names)
             q, grip = positions[:n], positions[n:]
             grip = None if np.isnan(grip).any() else grip
             rgb = conv.rgb_from_msg(color)
-            camera_pose = self.fixed_camera_pose
+            camera_pose = camera.base_from_camera
             if camera_pose is None:
-                camera_pose = self.robot.fk(q, frame=self.camera_frame)
+                camera_pose = self.robot.fk(q, frame=camera.frame)
             robot = RobotShapes.from_link_points(
                 self.robot.link_points(q, gripper=grip), self.robot.link_point_radii_m
             ).with_spheres(self.robot.fk(q)[None, :3, 3], self.held_object_radius_m)
@@ -173,9 +222,21 @@ class HumanDetectorNode(Node):
                 camera_pose,
                 robot,
             )
-            result = self.perception.process(frame)
+            observation = self.perception.observe(camera.name, frame)
+        except ValueError as exc:
+            self.errors.report("camera_frame", exc)
+            return
+        self.last_camera_rx[cam] = time.monotonic()
+        complete = self.set_sync.add(cam, stamp_s, (observation, rgb, info.header.frame_id))
+        if complete is not None:
+            self._publish_set(list(complete[1]))
+
+    def _publish_set(self, members: list[tuple[CameraObservation, np.ndarray, str]]) -> None:
+        """One frame of every camera: merge, track, publish."""
+        try:
+            result = self.perception.fuse_and_track([obs for obs, _, _ in members])
             humans_msg = conv.human_detections_to_msg(
-                result.humans, stamp_s, self.robot_config.base_frame
+                result.humans, result.stamp_s, self.robot_config.base_frame
             )
         except ValueError as exc:
             self.errors.report("camera_frame", exc)
@@ -183,24 +244,35 @@ class HumanDetectorNode(Node):
         self.humans_pub.publish(humans_msg)
         self.markers_pub.publish(markers_from_humans(humans_msg))
         if self.publish_debug and self.debug_pub.get_subscription_count() > 0:
+            tiles = [draw_debug_image(rgb, obs) for obs, rgb, _ in members]
             self.debug_pub.publish(
-                conv.image_to_msg(
-                    draw_debug_image(rgb, result), "rgb8", stamp_s, info.header.frame_id
-                )
+                conv.image_to_msg(tile_images(tiles), "rgb8", result.stamp_s, members[0][2])
             )
         reasons = []
-        if not result.background_ready:
-            reasons.append("learning the depth background")
+        several = len(members) > 1
+        for obs in result.cameras:
+            prefix = f"{obs.camera}: " if several else ""
+            if not obs.background_ready:
+                reasons.append(f"{prefix}learning the depth background")
+            if obs.rgb_without_depth:
+                reasons.append(f"{prefix}{obs.rgb_without_depth} person box(es) without depth")
         if self.detector is None:
             reasons.append("no RGB detector: depth channel only")
-        if result.rgb_without_depth:
-            reasons.append(f"{result.rgb_without_depth} person box(es) without valid depth")
         self.degraded_reason = "; ".join(reasons)
-        self.last_good_frame = (time.monotonic(), stamp_s)
+        self.last_good_frame = (time.monotonic(), result.stamp_s)
 
     def on_heartbeat(self) -> None:
+        now = time.monotonic()
         good = self.last_good_frame
-        if good is None or time.monotonic() - good[0] > self.input_timeout_s:
+        if good is None or now - good[0] > self.input_timeout_s:
+            fresh = [now - t <= self.input_timeout_s for t in self.last_camera_rx]
+            if any(fresh):  # say which camera holds the set back (the others are arriving)
+                silent = [c.name for c, ok in zip(self.cameras, fresh, strict=True) if not ok]
+                self.get_logger().warning(
+                    f"no frame set: nothing from camera(s) {silent} (or no matching stamps); "
+                    "no heartbeat",
+                    throttle_duration_sec=5.0,
+                )
             return  # stale: silence is the signal, consumers fail closed
         self.sequence += 1
         self.heartbeat_pub.publish(
@@ -212,6 +284,15 @@ class HumanDetectorNode(Node):
                 message=self.degraded_reason,
             )
         )
+
+
+def tile_images(images: list[np.ndarray]) -> np.ndarray:
+    """RGB images side by side (shorter ones padded with black at the bottom)."""
+    if len(images) == 1:
+        return images[0]
+    height = max(image.shape[0] for image in images)
+    padded = [np.pad(image, ((0, height - image.shape[0]), (0, 0), (0, 0))) for image in images]
+    return np.ascontiguousarray(np.concatenate(padded, axis=1))
 
 
 def markers_from_humans(msg: HumanDetectionArray) -> MarkerArray:

@@ -3,7 +3,8 @@
 Each episode: the arm holds home while the depth background is learned, then the scripted
 expert works on a random task while a seeded person walks past the cell (path, speed, closest
 approach, pause and direction drawn as the sim's own person sampling draws them). Every camera
-frame goes through `HumanPerception`; the result is compared with the person's ground truth.
+frame (one per configured camera: the scene camera, optionally the room camera) goes through
+`HumanPerception`; the fused result is compared with the person's ground truth.
 
 Definitions (the bench prints them):
 - distance to the robot: the smallest distance between the person's body surface (the MuJoCo
@@ -14,9 +15,9 @@ Definitions (the bench prints them):
 - detected in time: a detection of the person (either channel) was reported on or before the
   first frame at which that distance fell below `alarm_distance_m`.
 - in view: at least `in_view_fraction` of the body's surface samples project into the image
-  and are not hidden (the rendered depth there is not nearer than the sample); a walk-in that
-  only comes into view inside the alarm distance is a coverage gap of the single camera, not
-  a detection failure, and is reported as such.
+  of one of the cameras and are not hidden there (the rendered depth is not nearer than the
+  sample); a walk-in that only comes into view inside the alarm distance is a coverage gap of
+  the cameras, not a detection failure, and is reported as such.
 - position error: 3D distance between the reported nearest point of the person's detection
   (the one nearest the truth if several) and the ground-truth nearest point, i.e. the
   body-surface point nearest to the robot. Where the body's side is about equidistant from
@@ -73,6 +74,8 @@ class WalkinEvalConfig:
         0.03  # a sample is hidden when the rendered depth is nearer by this
     )
     held_object_radius_m: float = 0.06  # [m] tool-frame sphere of the self-filter (held cube)
+    cameras: tuple[str, ...] = ("scene_camera",)  # SimEnv cameras fed to perception, in order
+    rgb_cameras: tuple[str, ...] | None = None  # those the RGB detector runs on; None = all
 
     def __post_init__(self) -> None:
         if self.camera_period_s <= 0.0 or self.empty_lead_s < 0.0:
@@ -89,6 +92,8 @@ class WalkinEvalConfig:
             raise ValueError("held_object_radius_m must be >= 0")
         if not 0.0 < self.in_view_fraction <= 1.0:
             raise ValueError("in_view_fraction must be in (0, 1]")
+        if not self.cameras or not set(self.rgb_cameras or ()) <= set(self.cameras):
+            raise ValueError("need cameras, and rgb_cameras among them")
 
 
 @dataclass(frozen=True)
@@ -214,7 +219,10 @@ def walkin_schedule(seed: int, start_time_s: float, floor_z_m: float) -> PersonS
 
 
 def make_perception(config: WalkinEvalConfig) -> HumanPerception:
-    """The pipeline under test: depth channel over the monitored cylinder, optionally HOG."""
+    """The pipeline under test: depth channel over the monitored cylinder, optionally HOG.
+
+    One depth background per camera in `config.cameras`; HOG on `config.rgb_cameras`.
+    """
     from vla_ros.core.perception.detectors import HogPersonDetector
 
     volume = MonitoredVolume(
@@ -226,6 +234,8 @@ def make_perception(config: WalkinEvalConfig) -> HumanPerception:
             depth=DepthMonitorConfig(volume=volume, background_frames=config.background_frames),
             detector_every_n_frames=config.detector_every_n_frames,
         ),
+        cameras=config.cameras,
+        rgb_cameras=config.rgb_cameras,
     )
 
 
@@ -241,6 +251,9 @@ def run_episode(
     from vla_ros.core.sim.expert import ScriptedExpert
     from vla_ros.core.sim.scene import TABLE_HEIGHT_M
 
+    missing = set(config.cameras) - set(env.cameras)
+    if missing:
+        raise ValueError(f"the simulated cell has no camera {sorted(missing)} (room_camera off?)")
     steps_per_frame = max(1, round(config.camera_period_s / env.config.control_period_s))
     learn_s = config.background_frames * steps_per_frame * env.config.control_period_s
     person = (
@@ -258,7 +271,7 @@ def run_episode(
         if person is not None
         else learn_s + config.empty_duration_s
     )
-    intrinsics, camera_pose = env.intrinsics(), env.camera_pose()
+    views = [(name, env.intrinsics(name), env.camera_pose(name)) for name in config.cameras]
     frames = empty = false_pos = person_frames = detected = spurious = 0
     min_dist, first_dist, first_source = math.inf, math.nan, ""
     alarm_frame_detected: bool | None = None
@@ -268,7 +281,7 @@ def run_episode(
     error_distances: list[float] = []
     distance_errors: list[float] = []
     while env.episode_time_s < end_s:
-        if perception.depth_monitor.background.ready:
+        if perception.background_ready:
             # the arm stays at home while the empty cell is learned, as at a real start-up
             arm, gripper = expert.act(env.joint_state().positions, env.state_view())
             env.command_arm_trajectory(np.array([config.camera_period_s]), np.asarray(arm)[None])
@@ -280,11 +293,16 @@ def run_episode(
         shapes = RobotShapes.from_link_points(
             robot.link_points(q, gripper=grip), robot.link_point_radii_m
         ).with_spheres(robot.fk(q)[None, :3, 3], config.held_object_radius_m)
-        rgb, depth = env.render()
-        assert depth is not None
-        result = perception.process(
-            PerceptionFrame(env.episode_time_s, rgb, depth, intrinsics, camera_pose, shapes)
-        )
+        depths = []
+        inputs = []
+        for name, intrinsics, camera_pose in views:
+            rgb, depth = env.render(camera=name)
+            assert depth is not None
+            depths.append(depth)
+            inputs.append(
+                PerceptionFrame(env.episode_time_s, rgb, depth, intrinsics, camera_pose, shapes)
+            )
+        result = perception.process_frames(inputs)
         if not result.background_ready:
             continue
         frames += 1
@@ -317,9 +335,10 @@ def run_episode(
             if not first_source:
                 first_dist, first_source = distance, _SOURCE_NAMES[nearest.source]
                 first_time = env.episode_time_s
-        if math.isnan(first_view_dist) and (
-            visible_fraction(surface, depth, intrinsics, camera_pose, config.occlusion_margin_m)
+        if math.isnan(first_view_dist) and any(
+            visible_fraction(surface, depth, intrinsics, pose, config.occlusion_margin_m)
             >= config.in_view_fraction
+            for depth, (_, intrinsics, pose) in zip(depths, views, strict=True)
         ):
             first_view_dist, first_view_time = distance, env.episode_time_s
         if alarm_frame_detected is None and distance < config.alarm_distance_m:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,12 +29,18 @@ class ParamSpec:
 # the node's own parameters (ROS plumbing and the robot), declared alongside the pipeline's
 NODE_PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec("robot_config", "config/robots/vla_arm6.yaml", "robot YAML, share-dir relative"),
-    ParamSpec("camera_pose_source", "robot_model", "robot_model (URDF frame) | parameters"),
-    ParamSpec("camera_frame", "", "optical frame in the URDF; '' = the robot config's"),
-    ParamSpec("camera_position_m", [0.0, 0.0, 0.0], "camera_pose_source=parameters: [m]"),
-    ParamSpec("camera_orientation_xyzw", [0.0, 0.0, 0.0, 1.0], "... and its quaternion"),
+    ParamSpec(
+        "cameras",
+        ["camera"],
+        "RGB-D cameras; each NAME has a NAME.* group (topics, pose, rgb_detector)",
+    ),
     ParamSpec("max_skew_s", 0.02, "colour, depth, camera info stamps agree within this [s]"),
-    ParamSpec("input_timeout_s", 0.5, "no synchronised frame this long: no heartbeat [s]"),
+    ParamSpec(
+        "camera_sync_skew_s", 0.05, "one frame per camera within this forms one fused set [s]"
+    ),
+    ParamSpec(
+        "input_timeout_s", 0.5, "no synchronised set of all cameras this long: no heartbeat [s]"
+    ),
     ParamSpec("joint_state_timeout_s", 0.5, "older joint states: frame not trusted [s]"),
     ParamSpec("heartbeat_period_s", 0.1, "heartbeat period while healthy [s]"),
     ParamSpec("publish_debug_image", True, "annotated image, only while subscribed"),
@@ -43,6 +50,123 @@ NODE_PARAMETERS: tuple[ParamSpec, ...] = (
         "sphere at the tool frame treated as robot: an object in the gripper is no intrusion [m]",
     ),
 )
+
+POSE_SOURCES = ("robot_model", "parameters")
+# first components of the pipeline's parameter names: not usable as camera names
+_RESERVED_CAMERA_NAMES = frozenset(
+    {"detector", "lift", "depth", "monitored_volume", "tracker", "fusion", "cameras"}
+)
+
+
+def camera_parameters(name: str) -> tuple[ParamSpec, ...]:
+    """The NAME.* parameters of one camera of the `cameras` list (declared per name)."""
+    return (
+        ParamSpec(f"{name}.color_topic", f"/{name}/color/image_raw", "sensor_msgs/Image, colour"),
+        ParamSpec(
+            f"{name}.depth_topic",
+            f"/{name}/depth/image_raw",
+            "sensor_msgs/Image, depth registered to the colour image (32FC1 m | 16UC1 mm)",
+        ),
+        ParamSpec(
+            f"{name}.camera_info_topic",
+            f"/{name}/color/camera_info",
+            "sensor_msgs/CameraInfo of the colour image",
+        ),
+        ParamSpec(
+            f"{name}.pose_source",
+            "robot_model",
+            "robot_model (a URDF frame, FK at the joint state) | parameters (fixed, base frame)",
+        ),
+        ParamSpec(f"{name}.frame", "", "robot_model: optical frame in the URDF; '' = robot's"),
+        ParamSpec(f"{name}.position_m", [], "parameters: optical frame position, base frame [m]"),
+        ParamSpec(
+            f"{name}.orientation_xyzw",
+            [0.0, 0.0, 0.0, 1.0],
+            "parameters: optical frame orientation, base frame (quaternion x y z w)",
+        ),
+        ParamSpec(f"{name}.rgb_detector", True, "run the RGB detector on this camera's images"),
+    )
+
+
+@dataclass(frozen=True)
+class CameraInput:
+    """One camera the node watches: its topics and where it is."""
+
+    name: str  # the name in `cameras`
+    color_topic: str
+    depth_topic: str
+    camera_info_topic: str
+    frame: str  # URDF optical frame (robot_model), "" with fixed extrinsics
+    base_from_camera: np.ndarray | None  # 4x4 fixed extrinsics (parameters), None = from FK
+    rgb_detector: bool  # run the RGB detector on its images
+
+    @property
+    def topics(self) -> tuple[str, str, str]:
+        """(colour, depth, camera info), the order the node synchronises them in."""
+        return (self.color_topic, self.depth_topic, self.camera_info_topic)
+
+
+def camera_inputs_from_params(
+    names: Sequence[str], params: Mapping[str, Any], default_frame: str
+) -> tuple[CameraInput, ...]:
+    """Validated cameras from {dotted name: value} (missing NAME.* take their defaults).
+
+    `default_frame` is the robot config's camera frame, used by a robot_model camera whose
+    frame is "". ValueError for a bad name, pose or a topic or frame used twice.
+    """
+    from vla_ros.core.perception.camera import extrinsics_from_xyz_quaternion
+
+    names = [str(n) for n in names]
+    if not names:
+        raise ValueError("cameras: name at least one camera")
+    if len(set(names)) != len(names):
+        raise ValueError(f"cameras: names must be distinct, got {names}")
+    out = []
+    for name in names:
+        if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", name) or name in _RESERVED_CAMERA_NAMES:
+            raise ValueError(
+                f"camera name {name!r}: letters, digits and _ only, not one of "
+                f"{sorted(_RESERVED_CAMERA_NAMES)}"
+            )
+        values = {
+            spec.name.split(".", 1)[1]: params.get(spec.name, spec.default)
+            for spec in camera_parameters(name)
+        }
+        source = str(values["pose_source"])
+        frame, pose = "", None
+        if source == "robot_model":
+            frame = str(values["frame"]) or default_frame
+            if not frame:
+                raise ValueError(f"{name}.pose_source robot_model needs {name}.frame")
+        elif source == "parameters":
+            position = list(values["position_m"])
+            if len(position) != 3:
+                raise ValueError(
+                    f"{name}.pose_source parameters needs {name}.position_m (3 values [m]), "
+                    f"got {position}"
+                )
+            pose = extrinsics_from_xyz_quaternion(position, values["orientation_xyzw"])
+        else:
+            raise ValueError(f"{name}.pose_source must be one of {POSE_SOURCES}, got {source!r}")
+        out.append(
+            CameraInput(
+                name=name,
+                color_topic=str(values["color_topic"]),
+                depth_topic=str(values["depth_topic"]),
+                camera_info_topic=str(values["camera_info_topic"]),
+                frame=frame,
+                base_from_camera=pose,
+                rgb_detector=bool(values["rgb_detector"]),
+            )
+        )
+    topics = [t for c in out for t in c.topics]
+    if len(set(topics)) != len(topics):
+        raise ValueError(f"cameras: every camera needs its own topics, got {topics}")
+    frames = [c.frame for c in out if c.frame]
+    if len(set(frames)) != len(frames):
+        raise ValueError(f"cameras: two robot_model cameras in one URDF frame: {frames}")
+    return tuple(out)
+
 
 PERCEPTION_PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec("detector.backend", "hog", "RGB person detector: hog | onnx | mediapipe | none"),

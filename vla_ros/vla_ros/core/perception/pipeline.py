@@ -1,9 +1,17 @@
-"""Both perception channels, fused and tracked: one call per synchronised RGB-D frame."""
+"""Both perception channels over one or more cameras, fused and tracked in the base frame.
+
+Per camera (`observe`): the RGB detector's boxes lifted with depth, the depth intrusion channel
+against that camera's own learned background, and the two fused. Across cameras
+(`fuse_and_track`): the cameras' candidates that lie on the same body are merged (the point
+nearest to the robot wins), and one tracker update gives ids and velocities. `process` is the
+single-camera shortcut, `process_frames` one synchronised frame per camera.
+"""
 
 from __future__ import annotations
 
 import math
 import time
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -70,50 +78,140 @@ class HumanEstimate:
     source: int  # SOURCE_RGB, SOURCE_DEPTH or SOURCE_FUSED
 
 
-@dataclass(frozen=True)
-class PerceptionResult:
-    """Everything seen in one frame, plus what the debug outputs need."""
+@dataclass
+class Candidate:
+    """One person or intrusion seen by one camera (both channels fused), before tracking."""
 
+    position_m: np.ndarray  # (3,) base frame: the point nearest to the robot
+    distance_m: float  # from that point to the robot; +inf when the robot is unknown
+    sigma_m: float  # 1-sigma position uncertainty
+    box: PersonBox | None  # the RGB box in that camera's image, if the detector saw it
+    confidence: float  # [0, 1]
+    source: int  # SOURCE_RGB, SOURCE_DEPTH or SOURCE_FUSED
+    points_m: np.ndarray  # (N, 3) base-frame points of the body seen (cross-camera matching)
+
+
+@dataclass(frozen=True)
+class CameraObservation:
+    """What one camera's frame showed: the per-camera half of the pipeline."""
+
+    camera: str  # camera name
     stamp_s: float  # capture time of the frame
-    humans: tuple[HumanEstimate, ...]  # sorted by distance to the robot
-    rgb_boxes: tuple[PersonBox, ...]  # raw detector output
-    intrusions: tuple[Intrusion, ...]  # raw depth clusters
-    background_ready: bool  # False while the depth background is still being learned
+    candidates: tuple[Candidate, ...]  # RGB and depth fused within this camera
+    rgb_boxes: tuple[PersonBox, ...]  # raw detector output (this camera's pixels)
+    intrusions: tuple[Intrusion, ...]  # raw depth clusters (pixel boxes in this camera)
+    background_ready: bool  # False while this camera's depth background is being learned
     rgb_without_depth: int  # people the detector saw where depth was missing
     timings_ms: dict[str, float]  # per-stage latency
+
+
+@dataclass(frozen=True)
+class PerceptionResult:
+    """Everything seen in one synchronised set of frames (one per camera)."""
+
+    stamp_s: float  # capture time: the oldest frame of the set
+    humans: tuple[HumanEstimate, ...]  # sorted by distance to the robot
+    cameras: tuple[CameraObservation, ...]  # per camera, in the pipeline's camera order
+    timings_ms: dict[str, float]  # per-stage latency, summed over the cameras
 
     @property
     def min_distance_to_robot_m(self) -> float:
         """Smallest distance of anything seen; +inf when nothing is."""
         return min((h.distance_to_robot_m for h in self.humans), default=math.inf)
 
+    @property
+    def background_ready(self) -> bool:
+        """False while any camera's depth background is still being learned."""
+        return all(c.background_ready for c in self.cameras)
 
-@dataclass
-class _Candidate:
-    position_m: np.ndarray
-    distance_m: float
-    sigma_m: float
-    box: PersonBox | None
-    confidence: float
-    source: int
+    @property
+    def rgb_without_depth(self) -> int:
+        """People the detector saw where depth was missing, over all cameras."""
+        return sum(c.rgb_without_depth for c in self.cameras)
+
+    @property
+    def rgb_boxes(self) -> tuple[PersonBox, ...]:
+        """Raw detector boxes of all cameras (each in its own camera's pixels)."""
+        return tuple(b for c in self.cameras for b in c.rgb_boxes)
+
+    @property
+    def intrusions(self) -> tuple[Intrusion, ...]:
+        """Raw depth clusters of all cameras."""
+        return tuple(i for c in self.cameras for i in c.intrusions)
+
+
+class _CameraState:
+    """Per-camera state: its own depth background and detector schedule."""
+
+    def __init__(self, config: DepthMonitorConfig, use_rgb: bool) -> None:
+        self.depth_monitor = DepthIntrusionDetector(config)
+        self.use_rgb = use_rgb
+        self.frame_count = 0
+        self.last_boxes: list[PersonBox] = []
 
 
 class HumanPerception:
-    """RGB detector + depth intrusion monitor + fusion + tracker. Not thread-safe."""
+    """RGB detector + depth intrusion monitor per camera, fusion, one tracker. Not thread-safe.
+
+    `cameras` names the cameras (one depth background each); the RGB detector runs on those
+    in `rgb_cameras` (None: all). With one camera this is the single-camera pipeline.
+    """
 
     def __init__(
-        self, detector: PersonDetector | None, config: PerceptionConfig | None = None
+        self,
+        detector: PersonDetector | None,
+        config: PerceptionConfig | None = None,
+        cameras: Sequence[str] = ("camera",),
+        rgb_cameras: Collection[str] | None = None,
     ) -> None:
         self.config = config or PerceptionConfig()
         self.detector = detector
-        self.depth_monitor = DepthIntrusionDetector(self.config.depth)
+        names = tuple(str(c) for c in cameras)
+        if not names or len(set(names)) != len(names):
+            raise ValueError(f"need one or more distinct camera names, got {list(names)}")
+        unknown = set(rgb_cameras or ()) - set(names)
+        if unknown:
+            raise ValueError(f"rgb_cameras {sorted(unknown)} are not among {list(names)}")
+        self._cameras = {
+            name: _CameraState(self.config.depth, rgb_cameras is None or name in rgb_cameras)
+            for name in names
+        }
         self.tracker = PersonTracker(self.config.tracker)
-        self._frame_count = 0
-        self._last_boxes: list[PersonBox] = []
+
+    @property
+    def camera_names(self) -> tuple[str, ...]:
+        """The cameras, in the order results report them."""
+        return tuple(self._cameras)
+
+    def depth_monitor_of(self, camera: str) -> DepthIntrusionDetector:
+        """The depth channel (and its background model) of one camera."""
+        return self._camera(camera).depth_monitor
+
+    @property
+    def depth_monitor(self) -> DepthIntrusionDetector:
+        """The first camera's depth channel (the only one in a single-camera pipeline)."""
+        return next(iter(self._cameras.values())).depth_monitor
+
+    @property
+    def background_ready(self) -> bool:
+        """True once every camera's depth background is learned."""
+        return all(c.depth_monitor.background.ready for c in self._cameras.values())
+
+    def reset_background(self) -> None:
+        """Relearn every camera's background and drop the tracks (the cell changed)."""
+        for state in self._cameras.values():
+            state.depth_monitor.background.reset()
+        self.tracker.reset()
+
+    def _camera(self, camera: str) -> _CameraState:
+        state = self._cameras.get(camera)
+        if state is None:
+            raise ValueError(f"unknown camera {camera!r}; configured: {list(self._cameras)}")
+        return state
 
     def _rgb_candidates(
         self, frame: PerceptionFrame, boxes: list[PersonBox]
-    ) -> tuple[list[_Candidate], int]:
+    ) -> tuple[list[Candidate], int]:
         out, without_depth = [], 0
         for box in boxes:
             lifted = lift_box(box, frame.depth_m, frame.intrinsics, self.config.lift)
@@ -128,20 +226,21 @@ class HumanPerception:
                 else int(np.argmin(lifted.points_m[:, 2]))
             )
             out.append(
-                _Candidate(
+                Candidate(
                     position_m=pts[i],
                     distance_m=float(dist[i]),
                     sigma_m=max(lifted.depth_spread_m, 0.02),
                     box=box,
                     confidence=box.confidence,
                     source=SOURCE_RGB,
+                    points_m=pts,
                 )
             )
         return out, without_depth
 
-    def _fuse(self, rgb: list[_Candidate], intrusions: list[Intrusion]) -> list[_Candidate]:
+    def _fuse(self, rgb: list[Candidate], intrusions: list[Intrusion]) -> list[Candidate]:
         cfg = self.config
-        fused: list[_Candidate] = []
+        fused: list[Candidate] = []
         used: set[int] = set()
         for cand in rgb:
             best, best_d = -1, math.inf
@@ -157,13 +256,14 @@ class HumanPerception:
                 intr = intrusions[best]
                 nearer_is_depth = intr.distance_to_robot_m < cand.distance_m
                 fused.append(
-                    _Candidate(
+                    Candidate(
                         position_m=intr.nearest_point_m if nearer_is_depth else cand.position_m,
                         distance_m=min(intr.distance_to_robot_m, cand.distance_m),
                         sigma_m=min(cand.sigma_m, cfg.depth.voxel_size_m),
                         box=cand.box,
                         confidence=max(cand.confidence, self._depth_confidence(intr)),
                         source=SOURCE_FUSED,
+                        points_m=intr.points_m,
                     )
                 )
             else:
@@ -172,13 +272,14 @@ class HumanPerception:
         for j, intr in enumerate(intrusions):
             if j not in used:
                 fused.append(
-                    _Candidate(
+                    Candidate(
                         position_m=intr.nearest_point_m,
                         distance_m=intr.distance_to_robot_m,
                         sigma_m=cfg.depth.voxel_size_m,
                         box=None,
                         confidence=self._depth_confidence(intr),
                         source=SOURCE_DEPTH,
+                        points_m=intr.points_m,
                     )
                 )
         return fused
@@ -186,32 +287,117 @@ class HumanPerception:
     def _depth_confidence(self, intrusion: Intrusion) -> float:
         return float(min(1.0, intrusion.num_points / self.config.depth_confidence_points))
 
-    def process(self, frame: PerceptionFrame) -> PerceptionResult:
-        """Run both channels on one frame; the detector may be skipped on some frames."""
-        timings: dict[str, float] = {}
+    def observe(self, camera: str, frame: PerceptionFrame) -> CameraObservation:
+        """Both channels on one camera's frame; the detector may be skipped on some frames."""
+        state = self._camera(camera)
         t0 = time.perf_counter()
         if frame.rgb.shape[:2] != frame.depth_m.shape[:2]:
             raise ValueError(
                 f"colour {frame.rgb.shape[:2]} and depth {frame.depth_m.shape[:2]} sizes differ: "
                 "depth must be registered to the colour image"
             )
-        if (
-            self.detector is not None
-            and self._frame_count % self.config.detector_every_n_frames == 0
-        ):
-            self._last_boxes = self.detector.detect(frame.rgb)
-        boxes = self._last_boxes if self.detector is not None else []
-        self._frame_count += 1
+        run_rgb = self.detector is not None and state.use_rgb
+        if run_rgb and state.frame_count % self.config.detector_every_n_frames == 0:
+            assert self.detector is not None
+            state.last_boxes = self.detector.detect(frame.rgb)
+        boxes = state.last_boxes if run_rgb else []
+        state.frame_count += 1
         t1 = time.perf_counter()
         rgb, without_depth = self._rgb_candidates(frame, boxes)
         t2 = time.perf_counter()
-        intrusions = self.depth_monitor.update(
+        intrusions = state.depth_monitor.update(
             frame.depth_m, frame.intrinsics, frame.base_from_camera, frame.robot
         )
         t3 = time.perf_counter()
         candidates = self._fuse(rgb, intrusions)
+        t4 = time.perf_counter()
+        return CameraObservation(
+            camera=camera,
+            stamp_s=frame.stamp_s,
+            candidates=tuple(candidates),
+            rgb_boxes=tuple(boxes),
+            intrusions=tuple(intrusions),
+            background_ready=state.depth_monitor.background.ready,
+            rgb_without_depth=without_depth,
+            timings_ms={
+                "rgb_detector_ms": (t1 - t0) * 1e3,
+                "lift_ms": (t2 - t1) * 1e3,
+                "depth_channel_ms": (t3 - t2) * 1e3,
+                "fuse_ms": (t4 - t3) * 1e3,
+            },
+        )
+
+    def _merge_cameras(self, observations: Sequence[CameraObservation]) -> list[Candidate]:
+        """One candidate per body: candidates of different cameras on the same body merge.
+
+        Two candidates are the same body when either's nearest point lies within
+        fuse_distance_m of the other's points; merging is transitive. The merged candidate
+        keeps the member nearest to the robot (position, distance, uncertainty): the
+        conservative choice for separation monitoring.
+        """
+        flat = [(i, c) for i, obs in enumerate(observations) for c in obs.candidates]
+        if len(observations) < 2 or len(flat) < 2:
+            return [c for _, c in flat]
+        parent = list(range(len(flat)))
+
+        def root(k: int) -> int:
+            while parent[k] != k:
+                parent[k] = parent[parent[k]]
+                k = parent[k]
+            return k
+
+        limit = self.config.fuse_distance_m
+        for a, (cam_a, cand_a) in enumerate(flat):
+            for b in range(a + 1, len(flat)):
+                cam_b, cand_b = flat[b]
+                if cam_a == cam_b or root(a) == root(b):
+                    continue
+                gap = min(
+                    float(np.min(np.linalg.norm(cand_b.points_m - cand_a.position_m, axis=1))),
+                    float(np.min(np.linalg.norm(cand_a.points_m - cand_b.position_m, axis=1))),
+                )
+                if gap <= limit:
+                    parent[root(b)] = root(a)
+        groups: dict[int, list[Candidate]] = {}
+        for k, (_, cand) in enumerate(flat):
+            groups.setdefault(root(k), []).append(cand)
+        merged = []
+        for members in groups.values():
+            if len(members) == 1:
+                merged.append(members[0])
+                continue
+            nearest = min(members, key=lambda c: c.distance_m)
+            sources = {c.source for c in members}
+            boxed = [c for c in members if c.box is not None]
+            merged.append(
+                Candidate(
+                    position_m=nearest.position_m,
+                    distance_m=nearest.distance_m,
+                    sigma_m=nearest.sigma_m,
+                    box=nearest.box if nearest.box is not None or not boxed else boxed[0].box,
+                    confidence=max(c.confidence for c in members),
+                    source=sources.pop() if len(sources) == 1 else SOURCE_FUSED,
+                    points_m=np.concatenate([c.points_m for c in members]),
+                )
+            )
+        return merged
+
+    def fuse_and_track(self, observations: Sequence[CameraObservation]) -> PerceptionResult:
+        """Merge one observation per camera (a synchronised set) and update the tracker.
+
+        ValueError unless every configured camera contributes exactly one observation: a
+        camera that is missing would leave its part of the cell unwatched.
+        """
+        names = [o.camera for o in observations]
+        if sorted(names) != sorted(self._cameras):
+            raise ValueError(f"need one observation per camera {list(self._cameras)}, got {names}")
+        order = {name: i for i, name in enumerate(self._cameras)}
+        ordered = sorted(observations, key=lambda o: order[o.camera])
+        t0 = time.perf_counter()
+        stamp_s = min(o.stamp_s for o in ordered)
+        candidates = self._merge_cameras(ordered)
         estimates = self.tracker.update(
-            frame.stamp_s,
+            stamp_s,
             np.array([c.position_m for c in candidates]).reshape(-1, 3),
             np.array([c.sigma_m for c in candidates]),
         )
@@ -229,27 +415,39 @@ class HumanPerception:
             for c, est in zip(candidates, estimates, strict=True)
         ]
         humans.sort(key=lambda h: h.distance_to_robot_m)
-        t4 = time.perf_counter()
-        timings.update(
-            rgb_detector_ms=(t1 - t0) * 1e3,
-            lift_ms=(t2 - t1) * 1e3,
-            depth_channel_ms=(t3 - t2) * 1e3,
-            fuse_track_ms=(t4 - t3) * 1e3,
-            total_ms=(t4 - t0) * 1e3,
+        timings: dict[str, float] = {}
+        for obs in ordered:
+            for key, value in obs.timings_ms.items():
+                timings[key] = timings.get(key, 0.0) + value
+        timings["track_ms"] = (time.perf_counter() - t0) * 1e3
+        timings["fuse_track_ms"] = timings.pop("fuse_ms", 0.0) + timings["track_ms"]
+        timings["total_ms"] = sum(
+            timings[k] for k in ("rgb_detector_ms", "lift_ms", "depth_channel_ms", "fuse_track_ms")
         )
         return PerceptionResult(
-            stamp_s=frame.stamp_s,
-            humans=tuple(humans),
-            rgb_boxes=tuple(boxes),
-            intrusions=tuple(intrusions),
-            background_ready=self.depth_monitor.background.ready,
-            rgb_without_depth=without_depth,
-            timings_ms=timings,
+            stamp_s=stamp_s, humans=tuple(humans), cameras=tuple(ordered), timings_ms=timings
         )
 
+    def process_frames(self, frames: Sequence[PerceptionFrame]) -> PerceptionResult:
+        """One synchronised frame per camera, in `camera_names` order -> the fused result."""
+        if len(frames) != len(self._cameras):
+            raise ValueError(
+                f"need {len(self._cameras)} frames (one per camera), got {len(frames)}"
+            )
+        return self.fuse_and_track(
+            [self.observe(name, frame) for name, frame in zip(self._cameras, frames, strict=True)]
+        )
 
-def draw_debug_image(rgb: np.ndarray, result: PerceptionResult) -> np.ndarray:
-    """The colour image annotated with detector boxes (green) and depth clusters (red)."""
+    def process(self, frame: PerceptionFrame) -> PerceptionResult:
+        """Single-camera pipeline: both channels on one frame, then the tracker."""
+        return self.process_frames([frame])
+
+
+def draw_debug_image(rgb: np.ndarray, result: CameraObservation | PerceptionResult) -> np.ndarray:
+    """The colour image annotated with detector boxes (green) and depth clusters (red).
+
+    Pass the observation of the camera that took `rgb` (a result: single-camera pipelines).
+    """
     import cv2  # lazy
 
     image = np.ascontiguousarray(rgb).copy()
