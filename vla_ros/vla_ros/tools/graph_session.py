@@ -102,6 +102,12 @@ class GraphProcess:
         proc.kill()
         proc.wait(timeout=5.0)
 
+    def kill(self) -> None:
+        """SIGKILL, no waiting for a clean shutdown."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=5.0)
+
     def tail(self, lines: int = 12) -> str:
         try:
             text = self.log_path.read_text(errors="replace").splitlines()
@@ -391,9 +397,21 @@ class GraphSession:
         self._startup()
 
     def close(self) -> None:
-        """Stop every process (newest first), the observer and the recorder. Idempotent."""
+        """Stop every process (newest first), the observer and the recorder. Idempotent.
+
+        The nodes run in their own sessions (a Ctrl-C here does not reach them), so a second
+        Ctrl-C during the clean stop kills the rest instead of leaving them running.
+        """
+        interrupted = False
         for proc in reversed(self.processes):
-            proc.stop()
+            if interrupted:
+                proc.kill()
+                continue
+            try:
+                proc.stop()
+            except KeyboardInterrupt:
+                interrupted = True
+                proc.kill()
         self.processes = []
         ros, self._ros = self._ros, {}
         if ros:
@@ -401,8 +419,11 @@ class GraphSession:
 
             ros["executor"].shutdown(timeout_sec=2.0)
             ros["observer"].destroy_node()
-            rclpy.shutdown(context=ros["context"])
+            if ros["context"].ok():  # rclpy's own SIGINT handler may have shut it down
+                rclpy.shutdown(context=ros["context"])
         self.recorder.close()
+        if interrupted:
+            raise KeyboardInterrupt
 
     @property
     def observer(self) -> Any:
