@@ -185,6 +185,36 @@ def test_scripted_expert_solves_each_family(env, family):
     assert math.isfinite(result.duration_s)
 
 
+def test_expert_judges_the_grasp_where_the_tool_is_not_where_it_was_sent(env):
+    """A safety filter slowing the arm lets the commanded tool pose run ahead of the measured
+    one. Carrying a cube in the fingers is not a lost grasp (it restarted, place looped);
+    the cube left behind at the commanded pose is."""
+    import dataclasses
+
+    info = env.reset(11, "place")
+    colour = info.task.colour
+    robot = RobotModel.from_urdf(default_urdf_path())
+    q = env.joint_state().positions[: robot.dof]
+    tool = robot.fk(q)[:3, 3]
+    ahead = tool + np.array([0.0, 0.0, 0.10])  # the command, 10 cm above the measured tool
+
+    def carrying(cube_m: np.ndarray) -> ScriptedExpert:
+        expert = ScriptedExpert(robot)
+        expert.reset(info.task)
+        expert.act(q, env.state_view())  # the first act anchors the commanded pose
+        expert._phase_index = expert._phase_names().index("above_target")
+        expert._cmd_pose[:3, 3] = ahead
+        state = env.state_view()
+        cubes = {**state.cube_positions_m, colour: cube_m}
+        expert.act(q, dataclasses.replace(state, cube_positions_m=cubes))
+        return expert
+
+    held = carrying(tool.copy())  # between the fingers, the command 10 cm ahead
+    assert held.restarts == 0 and held.phase == "above_target"
+    lost = carrying(ahead.copy())  # at the commanded pose, 10 cm from the fingers
+    assert lost.restarts == 1 and lost.phase == "above_cube"
+
+
 def test_reset_rejects_unknown_tasks(env):
     with pytest.raises(ValueError):
         env.reset(0, "dance")

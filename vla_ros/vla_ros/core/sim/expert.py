@@ -274,12 +274,13 @@ class ScriptedExpert:
             self._phase_started_s = state.time_s
         if self.done:
             return self._q_cmd.copy(), self._goal_gripper_when_done()
-        self._check_grasp(state)
+        measured = self.robot.fk(q)[:3, 3]  # the tool where it is, not where it was sent
+        self._check_grasp(state, measured)
         goal = self._goal(self.phase, state)
         self._move_command_towards(goal)
         q_target, _ = self.robot.ik(self._cmd_pose, self._q_cmd, max_iterations=60)
         self._q_cmd = q_target
-        self._advance(goal, q, state)
+        self._advance(goal, measured, state)
         return q_target.copy(), goal.gripper_m
 
     def _goal_gripper_when_done(self) -> float:
@@ -305,9 +306,8 @@ class ScriptedExpert:
         pose[:3, 3] = position + delta
         self._cmd_pose = pose
 
-    def _advance(self, goal: _Phase, q: np.ndarray, state: SimStateView) -> None:
+    def _advance(self, goal: _Phase, measured: np.ndarray, state: SimStateView) -> None:
         assert self._cmd_pose is not None
-        measured = self.robot.fk(q)[:3, 3]
         commanded_there = np.allclose(self._cmd_pose[:3, 3], goal.position, atol=1e-4)
         reached = commanded_there and np.linalg.norm(measured - goal.position) <= (
             self.config.reach_tolerance_m
@@ -326,8 +326,13 @@ class ScriptedExpert:
         self._phase_started_s = now_s
         self._reached_at_s = None
 
-    def _check_grasp(self, state: SimStateView) -> None:
-        """Start over when the cube is no longer between the fingers while carrying it."""
+    def _check_grasp(self, state: SimStateView, measured_tool_m: np.ndarray) -> None:
+        """Start over when the cube is no longer between the fingers while carrying it.
+
+        The fingers are at the measured tool position. The commanded pose runs ahead of it
+        whenever the arm is held back (a safety filter slowing it near the table), and judging
+        the grasp against it restarted carries that still had the cube (place looped).
+        """
         assert self._task is not None and self._cmd_pose is not None
         if self._task.family == "push" or self.phase not in ("lift", "above_target", "lower"):
             return
@@ -335,7 +340,7 @@ class ScriptedExpert:
         lifted_for = state.time_s - self._phase_started_s
         if self.phase == "lift" and lifted_for < 0.5:
             return
-        if np.linalg.norm(cube - self._cmd_pose[:3, 3]) > 0.05:
+        if np.linalg.norm(cube - measured_tool_m) > 0.05:
             self.restarts += 1
             self._phase_index = 0
             self._phase_started_s = state.time_s
