@@ -88,7 +88,7 @@ def test_camera_inputs_defaults_and_bad_values():
     assert single.color_topic == "/camera/color/image_raw"
     assert single.frame == "camera_optical_frame" and single.rgb_detector
     fixed = {"cell.pose_source": "parameters", "cell.position_m": [1.0, 2.0, 3.0]}
-    a, b = camera_inputs_from_params(["camera", "cell"], fixed, "camera_optical_frame")
+    _, b = camera_inputs_from_params(["camera", "cell"], fixed, "camera_optical_frame")
     assert b.topics[0] == "/cell/color/image_raw"
     assert b.base_from_camera is not None and b.base_from_camera[:3, 3].tolist() == [1, 2, 3]
     with pytest.raises(ValueError, match="position_m"):

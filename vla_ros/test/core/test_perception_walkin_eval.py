@@ -112,7 +112,7 @@ def test_ground_truth_body_samples_cover_the_rendered_person(sim):
     assert visible_fraction(away, depth, env.intrinsics(), camera, 0.03) == 0.0
 
 
-# With the scene camera alone these walk-ins come into view only 0.66-0.92 m from the arm
+# With the scene camera alone these walk-ins come into view only 0.7-1.0 m from the arm
 # (bench_perception_walkin.py --cameras scene: coverage GAP): they come past the camera's side.
 GAP_SEEDS = (4, 16, 29)
 
