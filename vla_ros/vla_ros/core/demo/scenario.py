@@ -87,8 +87,9 @@ class WalkIn:
     # sees the person (straight behind, pi, the arm hides them)
     bearing_rad: float = 0.75 * math.pi
     pause_s: float = 2.0  # [s] standing at the closest point
-    # +1 / -1 along the walk line; -1 comes from behind the robot, in the camera's view (+1
-    # comes from behind the camera and is first seen about 0.7 m from the arm)
+    # +1 / -1 along the walk line; -1 comes from behind the robot, in the scene camera's view
+    # (+1 comes from behind the scene camera: only the room camera sees the approach; without
+    # it the person is first seen about 0.7 m from the arm)
     walk_sign: float = -1.0
     delay_s: float = 0.0  # [s] simulated time after the instruction before the walk starts
 
