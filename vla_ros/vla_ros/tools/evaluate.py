@@ -104,6 +104,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="success counts until this x the task's time limit (a person stop costs time)",
     )
     graph.add_argument(
+        "--hold-s",
+        type=float,
+        default=0.0,
+        help="keep watching this long after the first success (simulated seconds) and report "
+        "whether it lasted (e.g. a cube slipping from the gripper)",
+    )
+    graph.add_argument(
         "--walk-delay-s",
         type=float,
         default=0.0,
@@ -405,8 +412,8 @@ def run_graph(args: argparse.Namespace) -> int:
     try:
         conditions = make_conditions(args)
         episodes = make_episodes(args)
-        if args.time_limit_factor <= 0.0:
-            raise ValueError("--time-limit-factor must be > 0")
+        if args.time_limit_factor <= 0.0 or args.hold_s < 0.0 or args.real_time_factor <= 0.0:
+            raise ValueError("need --time-limit-factor > 0, --real-time-factor > 0, --hold-s >= 0")
         if any(c.voice for c in conditions):
             from vla_ros.tools.graph_session import require_speech_tools
 
@@ -567,6 +574,7 @@ def run_episode(
             wait_for_walk_end=False,
             timeout_s=args.episode_timeout_s,
             label=label,
+            hold_s=args.hold_s,
         )
     except NodeExitedError:
         raise
@@ -630,6 +638,7 @@ def run_settings(
         "seeds": sorted({e.seed for e in episodes}),
         "episodes_per_condition": len(episodes),
         "time_limit_factor": args.time_limit_factor,
+        "hold_s": args.hold_s,
         "image_px": [args.image_width, args.image_height],
         "real_time_factor": args.real_time_factor,
         "walk": dataclasses.asdict(WalkIn(delay_s=args.walk_delay_s)),

@@ -613,12 +613,14 @@ class GraphSession:
         wait_for_walk_end: bool,
         timeout_s: float,
         label: str = "",
+        hold_s: float = 0.0,
     ) -> str:
         """Watch the current episode from its instruction on: start the walk-in `walk.delay_s`
         after the instruction, show progress, and return "success" (after the walk has ended
-        too, with `wait_for_walk_end`) or "time_limit" (no success after `limit_factor` x the
-        task's time limit: a person stop legitimately costs time). GraphError after
-        `timeout_s` of wall time or when a node exits."""
+        too, with `wait_for_walk_end`, and `hold_s` simulated seconds after the first success,
+        to see whether it lasts) or "time_limit" (no success after `limit_factor` x the task's
+        time limit: a person stop legitimately costs time). GraphError after `timeout_s` of
+        wall time or when a node exits."""
         from vla_ros.core.demo.timeline import safety_state_name
         from vla_ros.core.sim.person import WALK_HALF_LENGTH_M
 
@@ -656,7 +658,8 @@ class GraphSession:
             )
             if succeeded:
                 timeline.mark("success", now)
-                if walk is None or not wait_for_walk_end or now >= walk_end:
+                walk_over = walk is None or not wait_for_walk_end or now >= walk_end
+                if walk_over and now >= timeline.marks["success"] + hold_s:
                     return "success"
             elif task is not None and task.elapsed_s > limit_factor * task.time_limit_s:
                 timeline.mark("time_limit", now)
