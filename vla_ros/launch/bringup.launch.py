@@ -2,8 +2,10 @@
 
 Starts robot_state_publisher (URDF of `robot`), human_detector_node, safety_filter_node,
 policy_node, the speech nodes and optionally rviz2. Parameters come from config/*.yaml;
-camera and joint-state topics are remapped by launch arguments. The safety filter is the
-only node that talks to the controller: `controller` picks its output type.
+the scene camera's and the joint-state topics are remapped by launch arguments; the human
+detector's further cameras (the simulated cell's room camera) are listed, with their topics
+and extrinsics, in config/perception.yaml (`cameras`). The safety filter is the only node
+that talks to the controller: `controller` picks its output type.
 
     ros2 launch vla_ros bringup.launch.py robot:=vla_arm6 controller:=joint_trajectory \
         color_image_topic:=/camera/camera/color/image_raw rviz:=true
