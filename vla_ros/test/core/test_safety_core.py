@@ -576,13 +576,13 @@ def test_ssm_matches_the_per_person_definitions(seed, people, points):
 
 
 def test_gate_fast_path_agrees_with_the_model_fk_path():
-    """The embedded checker's own FK for the Cartesian zones gives the same verdicts as the
-    model's FK with the zones tested first."""
+    """The embedded checker's one-FK state query (distances and Cartesian frames) gives the
+    same verdicts as its full report with the zones tested first on the model's FK."""
     from vla_ros.core.safety.gate import PathGate
 
     safety, model, _ = make_filter("vla_arm6")
 
-    class Plain:  # the same checker without last_frame_positions: the generic path
+    class Plain:  # the same checker without state_distances: the generic path
         def __init__(self, inner):
             self.inner = inner
 
@@ -599,7 +599,7 @@ def test_gate_fast_path_agrees_with_the_model_fk_path():
         cfg.keep_out_zones,
         cfg.cartesian_frames,
     )
-    assert fast._checker_frames is not None and generic._checker_frames is None
+    assert fast._state_distances is not None and generic._state_distances is None
     rng = np.random.default_rng(7)
     reasons = set()
     for _ in range(400):

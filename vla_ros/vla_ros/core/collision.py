@@ -12,7 +12,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -132,6 +132,16 @@ class CollisionReport:
     """Smallest robot-robot distance (inf when not computed or no pair)."""
     min_scene_distance_m: float = math.inf
     """Smallest robot-scene distance (inf when not computed or no object)."""
+
+
+class StateDistances(NamedTuple):
+    """EmbeddedCollisionChecker.state_distances: a distance check without the report."""
+
+    in_collision: bool
+    min_self_distance_m: float  # inf when no pair
+    min_scene_distance_m: float  # inf when no object
+    colliding_pairs: tuple[tuple[str, str], ...]  # as in CollisionReport
+    frame_positions: list[list[float]]  # [x, y, z] in the base frame per requested frame
 
 
 class CollisionChecker(Protocol):
@@ -276,24 +286,26 @@ class EmbeddedCollisionChecker:
         self._root_base: npt.NDArray[np.float64] | None = (
             None if np.array_equal(root_base, np.eye(4)) else root_base
         )
-        self._checked = False
         self.set_scene(())
 
-    def last_frame_positions(self, frames: Sequence[str]) -> list[list[float]]:
-        """[x, y, z] in the base frame of each named frame in the state of the last check(),
-        from that check's forward kinematics (no second FK). RuntimeError before any check."""
+    def state_distances(self, q: npt.ArrayLike, frames: Sequence[str] = ()) -> StateDistances:
+        """check(q, with_distance=True)'s collision flag, minima and pairs without building
+        the report, plus the base-frame positions of `frames` from the same forward
+        kinematics (the safety gate's per-state query); ValueError on a malformed q."""
         import pinocchio as pin
 
-        if not self._checked:
-            raise RuntimeError("last_frame_positions() needs a check() first")
+        self._update_placements(self.robot.full_configuration(q))
+        colliding, minima = self._distance_passes()
+        names = self._layout.names
+        pairs = tuple(sorted({_pair_names(names, p) for p in colliding})) if colliding else ()
         model, data, root_base = self.robot.pin_model, self._data, self._root_base
-        out = []
+        positions = []
         for frame in frames:
             world = pin.updateFramePlacement(model, data, self.robot.frame_id(frame)).translation
             if root_base is not None:  # row vector: R_b^T (p - t_b) is (p - t_b) @ R_b
                 world = (world - root_base[:3, 3]) @ root_base[:3, :3]
-            out.append(world.tolist())
-        return out
+            positions.append(world.tolist())
+        return StateDistances(bool(pairs), minima[0][0], minima[1][0], pairs, positions)
 
     def set_scene(self, objects: Sequence[SceneObject]) -> None:
         """Replace the scene objects (rebuilds the geometry model; ~ms, not per cycle)."""
@@ -347,31 +359,12 @@ class EmbeddedCollisionChecker:
         """Check the group state q; ValueError on a malformed q."""
         import pinocchio as pin
 
-        self._checked = False  # until the FK below has run for this q
-        qf = self.robot.full_configuration(q, gripper=gripper)
-        model, geom = self.robot.pin_model, self._geom
-        pin.updateGeometryPlacements(model, self._data, geom, self._self_data, qf)
-        self._checked = True
-        if len(self._passes) > 1:  # copies the placements just computed, no second FK
-            pin.updateGeometryPlacements(model, self._data, geom, self._scene_data)
-        colliding: list[tuple[int, int]] = []
+        self._update_placements(self.robot.full_configuration(q, gripper=gripper))
+        geom, padding = self._geom, self.padding_m
         minima: list[tuple[float, tuple[int, int] | None]] = [(math.inf, None), (math.inf, None)]
-        padding = self.padding_m
+        colliding: list[tuple[int, int]] = []
         if with_distance:
-            # Signed distances decide collisions too (d <= 0, or d < padding), so a
-            # distance query costs one pass, not a collision pass plus a distance pass.
-            for slot, (data, indices) in enumerate(self._passes):
-                index = pin.computeDistances(geom, data)
-                if index >= len(self._pairs):
-                    continue
-                closest = data.distanceResults[index].min_distance
-                minima[slot] = (closest, self._pairs[index])
-                if closest <= 0.0 or closest < padding:
-                    results = data.distanceResults
-                    for i in indices:
-                        distance = results[i].min_distance
-                        if distance <= 0.0 or distance < padding:
-                            colliding.append(self._pairs[i])
+            colliding, minima = self._distance_passes()
         else:
             for data, indices in self._passes:
                 if pin.computeCollisions(geom, data, False):
@@ -383,6 +376,42 @@ class EmbeddedCollisionChecker:
                 if hit and self._pairs[index] not in colliding:
                     colliding.append(self._pairs[index])
         return _report(self._layout, colliding, minima[0], minima[1], with_distance=with_distance)
+
+    def _update_placements(self, qf: npt.NDArray[np.float64]) -> None:
+        """Forward kinematics and every geometry placement for the full configuration qf."""
+        import pinocchio as pin
+
+        model, geom = self.robot.pin_model, self._geom
+        pin.updateGeometryPlacements(model, self._data, geom, self._self_data, qf)
+        if len(self._passes) > 1:  # copies the placements just computed, no second FK
+            pin.updateGeometryPlacements(model, self._data, geom, self._scene_data)
+
+    def _distance_passes(
+        self,
+    ) -> tuple[list[tuple[int, int]], list[tuple[float, tuple[int, int] | None]]]:
+        """Colliding pairs and the (self, scene) minima with their pairs, from distances.
+
+        Signed distances decide collisions too (d <= 0, or d < padding), so a distance query
+        costs one pass, not a collision pass plus a distance pass.
+        """
+        import pinocchio as pin
+
+        geom, padding, pairs = self._geom, self.padding_m, self._pairs
+        colliding: list[tuple[int, int]] = []
+        minima: list[tuple[float, tuple[int, int] | None]] = [(math.inf, None), (math.inf, None)]
+        for slot, (data, indices) in enumerate(self._passes):
+            index = pin.computeDistances(geom, data)
+            if index >= len(pairs):
+                continue
+            closest = data.distanceResults[index].min_distance
+            minima[slot] = (closest, pairs[index])
+            if closest <= 0.0 or closest < padding:
+                results = data.distanceResults
+                for i in indices:
+                    distance = results[i].min_distance
+                    if distance <= 0.0 or distance < padding:
+                        colliding.append(pairs[i])
+        return colliding, minima
 
 
 def _is_mesh(shape: Any) -> bool:

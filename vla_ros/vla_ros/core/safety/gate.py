@@ -62,8 +62,8 @@ class PathGate:
         self._workspace = workspace
         self._keep_out = tuple(keep_out_zones)
         self._frames = tuple(cartesian_frames) if (workspace or keep_out_zones) else ()
-        # the embedded checker hands back the frame positions from its own forward kinematics
-        self._checker_frames = getattr(self._checker, "last_frame_positions", None)
+        # the embedded checker answers distances and frame positions from one FK, no report
+        self._state_distances = getattr(self._checker, "state_distances", None)
 
     def frame_positions(self, q: np.ndarray) -> np.ndarray:
         """(F, 3) positions of the monitored frames in the base frame."""
@@ -72,17 +72,21 @@ class PathGate:
     def check(self, q: np.ndarray) -> StateVerdict:
         """Cartesian zones, then collisions with distances (a zone failure takes precedence).
 
-        With a checker that reports frame positions from its own forward kinematics, the
-        collision query runs first and the zones are tested on its FK (one FK per state);
-        otherwise the zones are tested first on the model's FK and a failure skips the query.
+        With a checker that answers distances and frame positions from one forward kinematics
+        (the embedded one), both come from that query; otherwise the zones are tested first on
+        the model's FK and a failure skips the collision query.
         """
-        if self._checker is not None and self._checker_frames is not None:
-            report = self._checker.check(q, with_distance=True)
-            if self._frames:
-                zone = self._zone_verdict(self._checker_frames(self._frames))
-                if zone is not None:
-                    return zone
-            return self._collision_verdict(report)
+        if self._state_distances is not None:
+            state = self._state_distances(q, self._frames)
+            zone = self._zone_verdict(state.frame_positions) if self._frames else None
+            if zone is not None:
+                return zone
+            return self._verdict(
+                state.in_collision,
+                state.min_scene_distance_m,
+                state.min_self_distance_m,
+                state.colliding_pairs,
+            )
         if self._frames:
             positions = [self._model.fk(q, frame)[:3, 3].tolist() for frame in self._frames]
             zone = self._zone_verdict(positions)
@@ -90,7 +94,13 @@ class PathGate:
                 return zone
         if self._checker is None:
             return StateVerdict(True, 1.0, math.inf, "")
-        return self._collision_verdict(self._checker.check(q, with_distance=True))
+        report = self._checker.check(q, with_distance=True)
+        return self._verdict(
+            bool(getattr(report, "in_collision", False)),
+            float(getattr(report, "min_scene_distance_m", math.inf)),
+            float(getattr(report, "min_self_distance_m", math.inf)),
+            tuple(getattr(report, "colliding_pairs", ())),
+        )
 
     def _zone_verdict(self, positions: Sequence[Sequence[float]]) -> StateVerdict | None:
         """A failing verdict when a monitored frame is outside the workspace or in a keep-out
@@ -110,12 +120,15 @@ class PathGate:
                     return StateVerdict(False, 0.0, math.inf, f"inside_keep_out:{zone.name}")
         return None
 
-    def _collision_verdict(self, report: object) -> StateVerdict:
+    def _verdict(
+        self,
+        in_collision: bool,
+        scene_d: float,
+        self_d: float,
+        pairs: tuple[tuple[str, str], ...],
+    ) -> StateVerdict:
         cfg = self._config
-        scene_d = float(getattr(report, "min_scene_distance_m", math.inf))
-        self_d = float(getattr(report, "min_self_distance_m", math.inf))
-        pairs = tuple(getattr(report, "colliding_pairs", ()))
-        if bool(getattr(report, "in_collision", False)):
+        if in_collision:
             return StateVerdict(False, 0.0, min(scene_d, self_d, 0.0), "collision", pairs)
         distance = min(scene_d, self_d)
         if scene_d <= cfg.stop_distance_m or self_d <= cfg.self_stop_distance_m:
