@@ -6,6 +6,7 @@ commands like ros2_control controllers do, so the rest of the graph is the real-
     ros2 launch vla_ros sim.launch.py task:="pick up the red cube" with_person:=true rviz:=true
 """
 
+import yaml
 from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, IncludeLaunchDescription
 from launch.launch_description_sources import PythonLaunchDescriptionSource
@@ -13,6 +14,8 @@ from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node
 from launch_ros.parameter_descriptions import ParameterValue
 from launch_ros.substitutions import FindPackageShare
+
+from vla_ros.core.resources import resource_path
 
 PACKAGE = "vla_ros"
 
@@ -24,6 +27,29 @@ ARGUMENTS = {
     "speech": ("true", "run the speech nodes (no microphone: feed /audio or type)"),
     "rviz": ("false", "start rviz2 with config/vla_ros.rviz"),
 }
+
+
+def room_camera_transform():
+    """tf2_ros static_transform_publisher for the sim's room camera, or None when it is off.
+
+    Its pose (optical frame in the base frame) is in config/sim.yaml, not in the URDF: a room
+    camera is calibrated into the cell, like one a user mounts on a real cell's wall.
+    """
+    params = yaml.safe_load(resource_path("config", "sim.yaml").read_text())
+    sim = params["sim"]["ros__parameters"]
+    if not sim.get("room_camera", False):
+        return None
+    x, y, z = (str(v) for v in sim["room_camera_position_m"])
+    qx, qy, qz, qw = (str(v) for v in sim["room_camera_orientation_xyzw"])
+    return Node(
+        package="tf2_ros",
+        executable="static_transform_publisher",
+        name="room_camera_tf",
+        arguments=[
+            *("--x", x, "--y", y, "--z", z, "--qx", qx, "--qy", qy, "--qz", qz, "--qw", qw),
+            *("--frame-id", "base_link", "--child-frame-id", "room_camera_optical_frame"),
+        ],
+    )
 
 
 def generate_launch_description():
@@ -58,4 +84,6 @@ def generate_launch_description():
         DeclareLaunchArgument(name, default_value=default, description=description)
         for name, (default, description) in ARGUMENTS.items()
     ]
-    return LaunchDescription([*declared, sim, bringup])
+    room_tf = room_camera_transform()
+    extra = [room_tf] if room_tf is not None else []
+    return LaunchDescription([*declared, sim, *extra, bringup])

@@ -28,7 +28,11 @@ SHARE = share_dir()
 LAUNCH_DIR = SHARE / "launch"
 NODE_ENTRY_POINTS = node_entry_points()
 # Packages of other projects a launch file may start (present on a ROS 2 distro).
-EXTERNAL = {"robot_state_publisher": "robot_state_publisher", "rviz2": "rviz2"}
+EXTERNAL = {
+    "robot_state_publisher": "robot_state_publisher",
+    "rviz2": "rviz2",
+    "tf2_ros": "static_transform_publisher",
+}
 
 
 class Resolver:
@@ -101,7 +105,9 @@ def evaluate(launch_file: str, overrides: dict[str, str] | None = None) -> list[
             )
             if not enabled:
                 continue
-        params = [resolve(p) if not isinstance(p, dict) else p for p in r.kwargs["parameters"]]
+        params = [
+            resolve(p) if not isinstance(p, dict) else p for p in r.kwargs.get("parameters", [])
+        ]
         nodes.append(
             {
                 "package": r.kwargs["package"],
@@ -111,6 +117,7 @@ def evaluate(launch_file: str, overrides: dict[str, str] | None = None) -> list[
                 "overrides": {
                     k: resolve(v) for p in params if isinstance(p, dict) for k, v in p.items()
                 },
+                "arguments": [resolve(a) for a in r.kwargs.get("arguments", [])],
                 "remappings": [
                     (resolve(a), resolve(b)) for a, b in r.kwargs.get("remappings", [])
                 ],
@@ -208,3 +215,20 @@ def test_nodes_declare_every_parameter_the_launch_file_sets(launch_file, rclpy_c
         assert not unused, f"{path}: '/**' parameters no node declares: {unused}"
     if skipped:
         pytest.skip(f"checked {checked}; {skipped} need the shipped checkpoint models/vla_sim")
+
+
+def test_sim_launch_publishes_the_room_camera_pose_from_sim_yaml():
+    """rviz places the room camera's images by a static transform equal to the sim's pose."""
+    nodes = [n for n in evaluate("sim.launch.py") if n["package"] == "tf2_ros"]
+    assert len(nodes) == 1, nodes
+    args = nodes[0]["arguments"]
+    value = {args[i]: args[i + 1] for i in range(0, len(args), 2)}
+    sim = yaml.safe_load((SHARE / "config" / "sim.yaml").read_text())["sim"]["ros__parameters"]
+    position = [float(value[k]) for k in ("--x", "--y", "--z")]
+    quaternion = [float(value[k]) for k in ("--qx", "--qy", "--qz", "--qw")]
+    assert position == sim["room_camera_position_m"]
+    assert quaternion == sim["room_camera_orientation_xyzw"]
+    assert (value["--frame-id"], value["--child-frame-id"]) == (
+        "base_link",
+        "room_camera_optical_frame",
+    )
