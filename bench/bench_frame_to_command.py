@@ -145,6 +145,7 @@ def main() -> None:
                 print(f"trial {trial}: no command ({safety[-1].state if safety else '?'})")
             else:
                 latencies_ms.append(latency)
+                print(f"trial {trial}: {latency:.0f} ms", flush=True)
             instruct.publish(conv.instruction_to_msg("", f"idle-{trial}", clock_now()))
             spin_until(lambda: False, 1.5)
         lat = np.array(latencies_ms)
