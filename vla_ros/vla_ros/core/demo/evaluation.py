@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from vla_ros.core.demo.report import DemoReport, Interval
+from vla_ros.core.demo.report import DemoReport, Interval, json_safe
 from vla_ros.core.demo.timeline import DemoTimeline
 from vla_ros.core.evaluation_stats import (
     ComparisonRow,
@@ -68,7 +68,7 @@ class EpisodeRecord:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready (no infinities)."""
-        return _json_safe(asdict(self))
+        return json_safe(asdict(self))
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> EpisodeRecord:
@@ -78,16 +78,6 @@ class EpisodeRecord:
         for key in ("inference_ms", "chunk_age_s"):
             values[key] = tuple(values.get(key) or ())
         return cls(**values)
-
-
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    return value
 
 
 def _total_s(intervals: Iterable[Interval]) -> float:
@@ -237,7 +227,7 @@ class ConditionSummary:
             "safety": self.safety,
             "stop_reasons": self.stop_reasons,
         }
-        return _json_safe(data)
+        return json_safe(data)
 
 
 def summarise(
@@ -302,7 +292,7 @@ def compare(a: ConditionSummary, b: ConditionSummary) -> list[ComparisonRow]:
 
 def comparison_to_dict(rows: Sequence[ComparisonRow], a: str, b: str) -> dict[str, Any]:
     """JSON-ready comparison of condition a against b."""
-    return _json_safe(
+    return json_safe(
         {
             "a": a,
             "b": b,
@@ -467,7 +457,7 @@ def write_json(
     With one condition the top level also carries its success_rate (what
     core.demo.scenario.choose_backend reads from a checkpoint's evaluation.json).
     """
-    data: dict[str, Any] = {"settings": _json_safe(dict(settings))}
+    data: dict[str, Any] = {"settings": json_safe(dict(settings))}
     if len(summaries) == 1:
         data["success_rate"] = summaries[0].to_dict()["success_rate"]
     data["conditions"] = {

@@ -76,16 +76,17 @@ class DemoReport:
         """JSON-ready: infinities become None (JSON has no inf)."""
         data = asdict(self)
         data["passed"] = self.passed
-        return _json_safe(data)
+        return json_safe(data)
 
 
-def _json_safe(value: Any) -> Any:
+def json_safe(value: Any) -> Any:
+    """Plain JSON types: non-finite floats become null, tuples lists, keys strings."""
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
+        return {str(k): json_safe(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
+        return [json_safe(v) for v in value]
     return value
 
 
