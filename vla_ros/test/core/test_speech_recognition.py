@@ -33,15 +33,65 @@ from vla_ros.core.speech.vad import (
 
 pytest.importorskip("pocketsphinx")
 
-OUT_OF_GRAMMAR = (
-    "what is the weather like today",
-    "hello robot how are you",
-    "open the door",
-    "turn on the lights",
-    "thank you very much",
-    "where is my phone",
-    "the quick brown fox jumps",
-    "let us have lunch now",
+# Speech outside the command language, by kind. Every one must be rejected.
+OUT_OF_GRAMMAR = {
+    "question": (
+        "what is the weather like today",
+        "where is my phone",
+        "what time is it",
+        "how are you doing today",
+        "who are you",
+        "what are you doing",
+        "is the red cube heavy",
+        "how many cubes are there",
+        "where did you put the bowl",
+        "do you know where the plate is",
+    ),
+    "chit-chat": (
+        "hello robot how are you",
+        "thank you very much",
+        "good morning everyone",
+        "let us have lunch now",
+        "the quick brown fox jumps",
+        "i think it is going to rain",
+        "see you tomorrow",
+        "that was really good",
+        "my coffee is getting cold",
+        "the meeting starts at ten",
+    ),
+    "other command": (
+        "open the door",
+        "turn on the lights",
+        "call my mother",
+        "set a timer for five minutes",
+        "close the window",
+        "go to the kitchen",
+    ),
+    "unknown word": (
+        "pick up the green banana",
+        "pick up the orange ball",
+        "pick up the red apple",
+        "stack the red cube on the table",
+        "throw the red cube",
+        "give me the green cube",
+        "grab the red cube",
+        "wash the red cube",
+        "lift the yellow cube",
+        "move the red cube to the left",
+    ),
+}
+# One word swapped for a similar-sounding one outside the vocabulary ("cup" for "cube").
+# pocketsphinx's acoustic model cannot tell most of these apart from the command they resemble
+# (measured in bench/README.md "Voice"): only a floor on the rejected share is asserted.
+NEAR_MISSES = (
+    "pick up the red cup",
+    "pick up the black cube",
+    "pick up the purple cube",
+    "pick up the white cube",
+    "put the red cube in the box",
+    "put the yellow cube on the floor",
+    "push the blue chair to the left",
+    "push the yellow cube to the front",
 )
 
 
@@ -118,20 +168,41 @@ def test_stop_is_recognised_in_99_percent_of_trials(recognizer):
 
 def test_out_of_grammar_speech_is_rejected_and_never_becomes_a_task(recognizer):
     rng = np.random.default_rng(3)
-    outcomes = []
-    for voice in VOICES:
-        for text in OUT_OF_GRAMMAR:
+    accepted, n = [], 0
+    for kind, sentences in OUT_OF_GRAMMAR.items():
+        for i, text in enumerate(sentences):
+            for voice in VOICES:
+                rate = SPEAKING_RATES_WPM[(i + VOICES.index(voice)) % len(SPEAKING_RATES_WPM)]
+                clean = pad(synth(text, voice, rate))
+                for audio in (clean, add_noise(clean, float(rng.uniform(10, 20)), rng)):
+                    result = recognizer.recognize(audio)
+                    n += 1
+                    if result.kind is not CommandKind.REJECTED:
+                        accepted.append((kind, voice, rate, text, result.kind.value, result.heard))
+                    else:
+                        assert result.reason and result.text == ""
+    print(f"out-of-grammar: {n - len(accepted)}/{n} rejected; accepted: {accepted}")
+    # Goal: every one. Measured: 210/216, the rest forced onto similar commands (README).
+    tasks = [a for a in accepted if a[4] == CommandKind.TASK.value]
+    assert len(accepted) <= 0.03 * n, accepted
+    assert len(tasks) <= 0.015 * n, tasks
+
+
+def test_near_misses_are_mostly_rejected(recognizer):
+    """Known limitation, measured: similar-sounding unknown words are often forced onto the
+    command they resemble. Guards against the check regressing, not a claim of safety."""
+    rng = np.random.default_rng(13)
+    accepted, n = [], 0
+    for text in NEAR_MISSES:
+        for voice in VOICES:
             clean = pad(synth(text, voice, 160))
-            for audio in (clean, add_noise(clean, 15.0, rng)):
-                outcomes.append((voice, text, recognizer.recognize(audio)))
-    rejected = [o for o in outcomes if o[2].kind is CommandKind.REJECTED]
-    tasks = [(v, t, r.text) for v, t, r in outcomes if r.kind is CommandKind.TASK]
-    rate = len(rejected) / len(outcomes)
-    print(f"out-of-grammar rejected {len(rejected)}/{len(outcomes)}; turned into tasks: {tasks}")
-    assert rate >= 0.85
-    assert len(tasks) <= 0.05 * len(outcomes), tasks
-    for _, _, result in rejected:
-        assert result.reason and result.text == ""
+            for audio in (clean, add_noise(clean, float(rng.uniform(10, 20)), rng)):
+                result = recognizer.recognize(audio)
+                n += 1
+                if result.kind is not CommandKind.REJECTED:
+                    accepted.append((voice, text, result.heard))
+    print(f"near misses: {n - len(accepted)}/{n} rejected; accepted: {accepted}")
+    assert n - len(accepted) >= 0.2 * n, accepted  # measured 12/48; 8/48 without the phone loop
 
 
 def test_silence_and_noise_alone_are_rejected(recognizer):
@@ -188,6 +259,8 @@ def test_silero_segmenter_cuts_utterances_and_fast_paths_stop(recognizer, snr_db
     early = [c for c in cuts if not c.final]
     assert early and early[0].index == finals[0].index  # "stop" was cut early as well
     assert recognizer.recognize(early[0].samples).kind is CommandKind.ESTOP
+    # the fast path's quick decode (no phone loop) hears it too
+    assert recognizer.recognize(early[0].samples, thorough=False).kind is CommandKind.ESTOP
     assert all(c.duration_s <= VadConfig().max_control_utterance_ms / 1000 for c in early)
 
 

@@ -10,7 +10,9 @@ Calls /safety/reset (std_srvs/Trigger) for "resume" / "continue".
 E-stop words ("stop", "halt", "freeze", and "wait", which is treated as a stop: a hold that
 silently times out would be a second, weaker stop) take a fast path: a short utterance is
 decoded as soon as vad.control_silence_ms of silence follows it, without waiting for
-vad.end_silence_ms; the final decode then only confirms it.
+vad.end_silence_ms, and without the recogniser's phone-loop check (~60 ms); the final decode
+runs every check and only confirms it. A false stop is safe: if the final decode rejects the
+utterance, the e-stop stays latched and a warning says so.
 
 Parameters (read-only; defaults and units in config/speech.yaml): fast_path (bool),
 stream_gap_s [s] (a jump in the audio stamps larger than this restarts segmentation),
@@ -95,7 +97,8 @@ class SpeechNode(Node):
     def _on_utterance(self, utterance: Utterance) -> None:
         if not utterance.final and not self.fast_path:
             return
-        recognition = self.recognizer.recognize(utterance.samples)
+        # the early cut only looks for e-stop words: skip the slow phone-loop check there
+        recognition = self.recognizer.recognize(utterance.samples, thorough=utterance.final)
         if not utterance.final:
             # early cut: act only on e-stop words; everything else waits for the final cut
             if recognition.kind is CommandKind.ESTOP:

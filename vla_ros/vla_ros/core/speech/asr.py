@@ -28,8 +28,8 @@ class Transcript:
 class AsrBackend(Protocol):
     """Speech to text for one utterance of 16 kHz mono int16 audio."""
 
-    def transcribe(self, samples: np.ndarray) -> Transcript:
-        """Decode one complete utterance."""
+    def transcribe(self, samples: np.ndarray, *, thorough: bool = True) -> Transcript:
+        """Decode one complete utterance; thorough=False may skip slow rejection checks."""
         ...
 
 
@@ -51,6 +51,17 @@ class AsrConfig:
     min_word_score: float = -75.0  # worst single word
     # A false stop is safe, a missed one is not: e-stop words need only this mean score.
     estop_min_mean_word_score: float = -85.0
+    # Competitor model: a free phone loop decodes the same audio. Its score over a word's frames
+    # is what *any* English sound sequence could achieve there; a grammar word that falls far
+    # below it was forced onto speech it does not match (an unknown object, chatter). Log-
+    # likelihood ratios (LLR) below are grammar minus phone loop, pocketsphinx log units per
+    # 10 ms frame (0 = as good as the free loop).
+    phone_loop_check: bool = True  # False: only the alignment and word-score checks
+    phone_loop_weight: float = 1.0  # language weight of the phone loop's phone trigram
+    min_word_llr: float = -45.0  # each word of >= 3 phones that is no article or politeness
+    min_any_word_llr: float = -60.0  # every word, articles and politeness included
+    min_utterance_llr: float = -18.0  # the whole utterance, silences included
+    estop_min_utterance_llr: float = -16.0  # e-stop utterances: only this and min_any_word_llr
     # Extra pronunciations, "word PHONES" (CMUdict phones): British "stack" and "stop" by default.
     extra_pronunciations: tuple[str, ...] = ("stack S T AA K", "stop S T AO P")
     log_level: str = "FATAL"  # pocketsphinx log level
@@ -71,6 +82,16 @@ class AsrConfig:
                 raise ValueError(f"pronunciation '{entry}' must be 'word PHONE PHONE ...'")
         if self.speech_energy_below_peak_db <= 0.0:
             raise ValueError("speech_energy_below_peak_db must be positive")
+        for name in (
+            "min_word_llr",
+            "min_any_word_llr",
+            "min_utterance_llr",
+            "estop_min_utterance_llr",
+        ):
+            if getattr(self, name) > 0.0:
+                raise ValueError(f"{name} is a log-likelihood ratio threshold: <= 0")
+        if self.phone_loop_weight <= 0.0:
+            raise ValueError("phone_loop_weight must be positive")
 
 
 def speech_frames(samples: np.ndarray, config: AsrConfig) -> np.ndarray:
@@ -95,9 +116,17 @@ def speech_frames(samples: np.ndarray, config: AsrConfig) -> np.ndarray:
 class PocketSphinxAsr:
     """pocketsphinx 5 with a JSGF grammar generated from the vocabulary.
 
-    A grammar decoder always returns *some* in-grammar path, so out-of-grammar speech is caught
-    by alignment: if the best path leaves much of the speech to silence or fillers, the words
-    were not in the grammar. Confidence is the fraction of speech frames covered by words.
+    A grammar decoder always returns *some* in-grammar path, so out-of-grammar speech needs
+    evidence against that path:
+
+    1. alignment: if the best path leaves much of the speech to silence or fillers, the words
+       were not in the grammar (confidence = the fraction of speech frames covered by words);
+    2. acoustic fit: per-frame scores of the recognised words against the frame's best senone;
+    3. a competitor: a free phone loop (pocketsphinx allphone search with its phone trigram)
+       decodes the same audio; a grammar word scoring far below the loop over the same frames,
+       or an utterance doing so on average, was forced onto sounds it does not match.
+
+    E-stop words get lenient thresholds: a false stop is safe, a missed one is not.
     """
 
     def __init__(self, grammar: CommandGrammar, config: AsrConfig | None = None) -> None:
@@ -127,9 +156,43 @@ class PocketSphinxAsr:
             self._decoder.add_word(f"{word}({variant})", " ".join(phones), update=False)
         self._decoder.add_jsgf_string("commands", grammar.jsgf())
         self._decoder.activate_search("commands")
+        voc = grammar.vocabulary
+        # Words too short or too unstressed for a per-word verdict (they still count in
+        # min_any_word_llr and the utterance ratio).
+        minor = {w for p in (*voc.articles, *voc.polite_prefixes, *voc.polite_suffixes)
+                 for w in p.split()}  # fmt: skip
+        minor |= {w for w in voc.all_words() if len(str(self._decoder.lookup_word(w)).split()) < 3}
+        self._minor_words = frozenset(minor)
+        self._phone_loop: Any = None
+        if self.config.phone_loop_check:
+            phone_lm = Path(pocketsphinx.get_model_path()) / "en-us" / "en-us-phone.lm.bin"
+            if not phone_lm.is_file():
+                raise RuntimeError(f"pocketsphinx phone language model not found: {phone_lm}")
+            self._phone_loop = pocketsphinx.Decoder(
+                lm=None,
+                allphone=str(phone_lm),
+                lw=self.config.phone_loop_weight,
+                samprate=ASR_SAMPLE_RATE_HZ,
+                loglevel=self.config.log_level,
+            )
 
-    def transcribe(self, samples: np.ndarray) -> Transcript:
-        """Decode one utterance (16 kHz mono int16, with a little silence around it)."""
+    @staticmethod
+    def _segments(decoder: Any) -> list[tuple[str, int, int, float]]:
+        """(word, first frame, last frame, acoustic score) of the best path, fillers included."""
+        logmath = decoder.get_logmath()
+        out = []
+        for seg in decoder.seg() or []:
+            # the binding hands out exp(score); log() recovers the decoder's integer score
+            raw = logmath.log(seg.ascore) if seg.ascore > 0.0 else -1e9
+            out.append((str(seg.word), int(seg.start_frame), int(seg.end_frame), float(raw)))
+        return out
+
+    def transcribe(self, samples: np.ndarray, *, thorough: bool = True) -> Transcript:
+        """Decode one utterance (16 kHz mono int16, with a little silence around it).
+
+        thorough=False skips the phone-loop competitor (~60 ms for a 1 s utterance): the
+        e-stop fast path uses it, and the utterance's final decode runs every check.
+        """
         audio = np.ascontiguousarray(samples, dtype=np.int16)
         decoder = self._decoder
         decoder.start_utt()
@@ -141,17 +204,16 @@ class PocketSphinxAsr:
         n_speech = int(speech.sum())
         if not words or n_speech == 0:
             return Transcript("", 0.0, rejected_reason="no words recognised")
+        segments = self._segments(decoder)
         covered = np.zeros(speech.size, dtype=bool)
-        logmath = decoder.get_logmath()
         scores = []
-        for seg in decoder.seg() or []:
-            if seg.word in _FILLERS or seg.word.startswith(("<", "[", "+", "(")):
+        word_segments = []
+        for word, start, end, raw in segments:
+            if word in _FILLERS or word.startswith(("<", "[", "+", "(")):
                 continue
-            covered[max(seg.start_frame, 0) : seg.end_frame + 1] = True
-            n_frames = max(seg.end_frame - seg.start_frame + 1, 1)
-            # the binding hands out exp(score); log() recovers the decoder's integer score
-            raw = logmath.log(seg.ascore) if seg.ascore > 0.0 else -1e9
-            scores.append(raw / n_frames)
+            word_segments.append((word, start, end, raw))
+            covered[max(start, 0) : end + 1] = True
+            scores.append(raw / max(end - start + 1, 1))
         explained = float(np.sum(speech & covered)) / n_speech
         text = " ".join(words)
         cfg = self.config
@@ -160,14 +222,67 @@ class PocketSphinxAsr:
             return Transcript(text, explained, rejected_reason=reason)
         mean_score = float(np.mean(scores)) if scores else -1e9
         worst_score = float(np.min(scores)) if scores else -1e9
-        if self.grammar.interpret(text).kind is CommandKind.ESTOP:
+        estop = self.grammar.interpret(text).kind is CommandKind.ESTOP
+        if estop:
             if mean_score < cfg.estop_min_mean_word_score:
                 reason = f"stop word fits poorly (score {mean_score:.0f})"
                 return Transcript(text, explained, rejected_reason=reason)
         elif mean_score < cfg.min_mean_word_score or worst_score < cfg.min_word_score:
             reason = f"words fit poorly (mean {mean_score:.0f}, worst {worst_score:.0f})"
             return Transcript(text, explained, rejected_reason=reason)
+        if thorough and self._phone_loop is not None:
+            reason = self._phone_loop_verdict(audio, segments, word_segments, estop)
+            if reason:
+                return Transcript(text, explained, rejected_reason=reason)
         return Transcript(text, explained)
+
+    def _phone_loop_verdict(
+        self,
+        audio: np.ndarray,
+        segments: list[tuple[str, int, int, float]],
+        word_segments: list[tuple[str, int, int, float]],
+        estop: bool,
+    ) -> str:
+        """ "" when the grammar path holds up against the free phone loop, else the reason."""
+        loop = self._phone_loop
+        loop.start_utt()
+        loop.process_raw(audio.tobytes(), full_utt=True)
+        loop.end_utt()
+        phones = self._segments(loop)
+        if not phones:
+            return ""  # the loop found nothing to compare with: no evidence either way
+        p_start = np.array([p[1] for p in phones], dtype=np.int64)
+        p_end = np.array([p[2] for p in phones], dtype=np.int64)
+        p_score = np.array([p[3] for p in phones])
+        p_len = np.maximum(p_end - p_start + 1, 1)
+
+        def loop_score(start: int, end: int) -> float:
+            # the loop's score over [start, end], phones cut at the edges pro rata
+            overlap = np.minimum(p_end, end) - np.maximum(p_start, start) + 1
+            return float(np.sum(p_score * np.clip(overlap, 0, None) / p_len))
+
+        n_frames = max(max(s[2] for s in segments) + 1, 1)
+        utterance_llr = (sum(s[3] for s in segments) - float(np.sum(p_score))) / n_frames
+        cfg = self.config
+        worst = ("", 0.0)
+        worst_any = ("", 0.0)
+        for word, start, end, raw in word_segments:
+            base = normalise_words(word)[0] if normalise_words(word) else word
+            if estop and self.grammar.interpret(base).kind is CommandKind.ESTOP:
+                continue  # the stop word itself is never held against a stop
+            llr = (raw - loop_score(start, end)) / max(end - start + 1, 1)
+            if llr < worst_any[1]:
+                worst_any = (base, llr)
+            if base not in self._minor_words and llr < worst[1]:
+                worst = (base, llr)
+        if worst_any[1] < cfg.min_any_word_llr:
+            return f"'{worst_any[0]}' does not match the speech (LLR {worst_any[1]:.0f})"
+        limit = cfg.estop_min_utterance_llr if estop else cfg.min_utterance_llr
+        if utterance_llr < limit:
+            return f"speech fits the grammar poorly (LLR {utterance_llr:.0f} per frame)"
+        if not estop and worst[1] < cfg.min_word_llr:
+            return f"'{worst[0]}' does not match the speech (LLR {worst[1]:.0f})"
+        return ""
 
 
 class FasterWhisperAsr:
@@ -186,8 +301,8 @@ class FasterWhisperAsr:
         self.config = config
         self._model = WhisperModel(config.model_dir, device="cpu", compute_type="int8")
 
-    def transcribe(self, samples: np.ndarray) -> Transcript:
-        """Decode one utterance; the text is then checked against the grammar by the caller."""
+    def transcribe(self, samples: np.ndarray, *, thorough: bool = True) -> Transcript:
+        """Decode one utterance; the grammar checks the text afterwards (thorough is unused)."""
         audio = np.asarray(samples, dtype=np.float32) / 32768.0
         segments, _ = self._model.transcribe(audio, language="en", beam_size=1)
         segments = list(segments)
@@ -215,8 +330,8 @@ class MoonshineAsr:
         self._model = moonshine_onnx.MoonshineOnnxModel(models_dir=config.model_dir)
         self._tokenizer = moonshine_onnx.load_tokenizer()
 
-    def transcribe(self, samples: np.ndarray) -> Transcript:
-        """Decode one utterance; the text is then checked against the grammar by the caller."""
+    def transcribe(self, samples: np.ndarray, *, thorough: bool = True) -> Transcript:
+        """Decode one utterance; the grammar checks the text afterwards (thorough is unused)."""
         audio = (np.asarray(samples, dtype=np.float32) / 32768.0)[None, :]
         tokens = self._model.generate(audio)
         text = str(self._tokenizer.decode_batch(tokens)[0]).strip()

@@ -56,10 +56,14 @@ class CommandRecognizer:
         self.asr_config = asr_config or AsrConfig()
         self.backend = backend or make_asr_backend(self.asr_config, grammar)
 
-    def recognize(self, samples: np.ndarray) -> Recognition:
-        """16 kHz mono int16 utterance -> command; anything doubtful comes back REJECTED."""
+    def recognize(self, samples: np.ndarray, *, thorough: bool = True) -> Recognition:
+        """16 kHz mono int16 utterance -> command; anything doubtful comes back REJECTED.
+
+        thorough=False lets the backend skip its slow rejection checks: only for the e-stop
+        fast path, where a false stop is safe and every millisecond counts.
+        """
         start = time.perf_counter()
-        transcript = self.backend.transcribe(samples)
+        transcript = self.backend.transcribe(samples, thorough=thorough)
         decode_s = time.perf_counter() - start
         if transcript.rejected_reason:
             return Recognition(
