@@ -58,10 +58,10 @@ class AsrConfig:
     # 10 ms frame (0 = as good as the free loop).
     phone_loop_check: bool = True  # False: only the alignment and word-score checks
     phone_loop_weight: float = 1.0  # language weight of the phone loop's phone trigram
-    min_word_llr: float = -45.0  # each word of >= 3 phones that is no article or politeness
+    min_word_llr: float = -50.0  # each word of >= 3 phones that is no article or politeness
     min_any_word_llr: float = -60.0  # every word, articles and politeness included
     min_utterance_llr: float = -18.0  # the whole utterance, silences included
-    estop_min_utterance_llr: float = -16.0  # e-stop utterances: only this and min_any_word_llr
+    estop_min_utterance_llr: float = -30.0  # e-stop utterances: only this and min_any_word_llr
     # Extra pronunciations, "word PHONES" (CMUdict phones): British "stack" and "stop" by default.
     extra_pronunciations: tuple[str, ...] = ("stack S T AA K", "stop S T AO P")
     log_level: str = "FATAL"  # pocketsphinx log level
