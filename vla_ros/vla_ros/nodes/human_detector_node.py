@@ -48,13 +48,11 @@ groups.
 from __future__ import annotations
 
 import math
-import threading
 import time
 from functools import partial
 
 import numpy as np
 from rcl_interfaces.msg import ParameterDescriptor
-from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image, JointState
 from std_srvs.srv import Trigger
@@ -124,14 +122,14 @@ class HumanDetectorNode(Node):
         self.set_sync = ApproximateTimeSync(len(self.cameras), float(p["camera_sync_skew_s"]))
         self.errors = ErrorCounter(self)
         self.joints = StampedVectorBuffer(max_age_s=2.0)  # arm then gripper positions
-        self.joints_lock = threading.Lock()  # in case joint and camera callbacks run in parallel
         self.last_joints_rx = -math.inf  # monotonic receipt time of the newest joint state
         self.last_camera_rx = [-math.inf] * len(self.cameras)  # newest processed frame each
         self.last_good_frame: tuple[float, float] | None = None  # (receipt time, stamp)
         self.degraded_reason = ""
         self.sequence = 0
 
-        images = MutuallyExclusiveCallbackGroup()  # the pipeline is not thread-safe
+        # Callbacks never overlap (single-threaded executor, nodes.common.make_executor): the
+        # pipeline and the joint buffer need no lock.
         for cam, camera in enumerate(self.cameras):
             for stream, (msg_type, topic) in enumerate(
                 zip((Image, Image, CameraInfo), camera.topics, strict=True)
@@ -141,13 +139,10 @@ class HumanDetectorNode(Node):
                     topic,
                     partial(self.on_camera, cam, stream),
                     SENSOR_QOS,
-                    callback_group=images,
                 )
         # best effort: matches reliable and best-effort joint state publishers alike
         self.create_subscription(JointState, "/joint_states", self.on_joints, SENSOR_QOS)
-        self.create_service(
-            Trigger, "/perception/reset_background", self.on_reset, callback_group=images
-        )
+        self.create_service(Trigger, "/perception/reset_background", self.on_reset)
         self.humans_pub = self.create_publisher(HumanDetectionArray, "/humans", COMMAND_QOS)
         self.heartbeat_pub = self.create_publisher(Heartbeat, "/perception/heartbeat", COMMAND_QOS)
         self.markers_pub = self.create_publisher(MarkerArray, "/perception/markers", COMMAND_QOS)
@@ -184,9 +179,8 @@ class HumanDetectorNode(Node):
         except ValueError as exc:
             self.errors.report("joint_states", exc)
             return
-        with self.joints_lock:
-            self.joints.add(conv.stamp_to_seconds(msg.header.stamp), np.concatenate([q, grip]))
-            self.last_joints_rx = time.monotonic()
+        self.joints.add(conv.stamp_to_seconds(msg.header.stamp), np.concatenate([q, grip]))
+        self.last_joints_rx = time.monotonic()
 
     def on_camera(self, cam: int, stream: int, msg: Image | CameraInfo) -> None:
         matched = self.syncs[cam].add(stream, conv.stamp_to_seconds(msg.header.stamp), msg)
@@ -194,11 +188,10 @@ class HumanDetectorNode(Node):
             return
         stamp_s, (color, depth, info) = matched
         try:
-            with self.joints_lock:
-                if time.monotonic() - self.last_joints_rx > self.joint_timeout_s:
-                    raise ValueError("stale or missing: frame dropped, no heartbeat")
-                # the arm where it was when the image was taken, not where it is now
-                positions = self.joints.at(stamp_s, max_extrapolation_s=self.joint_timeout_s)
+            if time.monotonic() - self.last_joints_rx > self.joint_timeout_s:
+                raise ValueError("stale or missing: frame dropped, no heartbeat")
+            # the arm where it was when the image was taken, not where it is now
+            positions = self.joints.at(stamp_s, max_extrapolation_s=self.joint_timeout_s)
         except ValueError as exc:
             self.errors.report("joint_states", exc)
             return
