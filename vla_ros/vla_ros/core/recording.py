@@ -23,6 +23,10 @@ TOPIC_JOINTS = "/joint_states"
 TOPIC_ARM = "/arm_controller/joint_trajectory"
 TOPIC_GRIPPER = "/gripper_controller/joint_trajectory"
 TOPIC_INSTRUCTION = "/instruction"
+# Ground-truth object poses (simulation only, like a motion-capture system would give): one
+# transform per object, child_frame_id = object name ("cube_red", "bowl", "plate"), in the
+# robot base frame. Training may use them as auxiliary targets; a policy never sees them.
+TOPIC_OBJECTS = "/sim/object_poses"
 
 _SEP = "=" * 80 + "\n"
 _TIME = "MSG: builtin_interfaces/Time\nint32 sec\nuint32 nanosec\n"
@@ -48,6 +52,23 @@ MSG_DEFINITIONS = {
         "float64[] velocities\nfloat64[] accelerations\nfloat64[] effort\n"
         "builtin_interfaces/Duration time_from_start\n" + _SEP + _DURATION
     ),
+    "tf2_msgs/msg/TFMessage": (
+        "geometry_msgs/TransformStamped[] transforms\n"
+        + _SEP
+        + "MSG: geometry_msgs/TransformStamped\nstd_msgs/Header header\nstring child_frame_id\n"
+        "geometry_msgs/Transform transform\n"
+        + _SEP
+        + _HEADER
+        + _SEP
+        + _TIME
+        + _SEP
+        + "MSG: geometry_msgs/Transform\ngeometry_msgs/Vector3 translation\n"
+        "geometry_msgs/Quaternion rotation\n"
+        + _SEP
+        + "MSG: geometry_msgs/Vector3\nfloat64 x\nfloat64 y\nfloat64 z\n"
+        + _SEP
+        + "MSG: geometry_msgs/Quaternion\nfloat64 x 0\nfloat64 y 0\nfloat64 z 0\nfloat64 w 1\n"
+    ),
     "vla_ros_msgs/msg/Instruction": (
         "uint8 SOURCE_TEXT = 0\nuint8 SOURCE_VOICE = 1\nstd_msgs/Header header\nstring text\n"
         "uint8 source\nfloat32 confidence\nstring id\n" + _SEP + _HEADER + _SEP + _TIME
@@ -60,6 +81,7 @@ _TOPIC_TYPES = {
     TOPIC_ARM: "trajectory_msgs/msg/JointTrajectory",
     TOPIC_GRIPPER: "trajectory_msgs/msg/JointTrajectory",
     TOPIC_INSTRUCTION: "vla_ros_msgs/msg/Instruction",
+    TOPIC_OBJECTS: "tf2_msgs/msg/TFMessage",
 }
 
 
@@ -227,6 +249,27 @@ class EpisodeWriter:
             TOPIC_GRIPPER, time_s, [joint_name], np.array([position_m]), time_from_start_s
         )
 
+    def write_object_poses(
+        self, time_s: float, positions_m: dict[str, np.ndarray], frame_id: str = "base_link"
+    ) -> None:
+        """Ground-truth object positions (name -> (3,) [m]) as a tf2_msgs/TFMessage."""
+        transforms = []
+        for name, position in positions_m.items():
+            xyz = np.asarray(position, dtype=np.float64)
+            if xyz.shape != (3,) or not np.all(np.isfinite(xyz)):
+                raise ValueError(f"object '{name}' needs a finite (3,) position, got {xyz}")
+            transforms.append(
+                {
+                    "header": _header(time_s, frame_id),
+                    "child_frame_id": name,
+                    "transform": {
+                        "translation": {"x": xyz[0], "y": xyz[1], "z": xyz[2]},
+                        "rotation": {"x": 0.0, "y": 0.0, "z": 0.0, "w": 1.0},
+                    },
+                }
+            )
+        self._write(TOPIC_OBJECTS, time_s, {"transforms": transforms})
+
     def set_metadata(self, **values: str) -> None:
         """Add key/values to the episode's metadata record (written on close)."""
         self._metadata.update(values)
@@ -265,6 +308,8 @@ class EpisodeArrays:
     action_names: tuple[str, ...]  # arm joints then the gripper joint
     actions: np.ndarray  # (T, A): command issued after each frame, before the next
     metadata: dict[str, str] = field(default_factory=dict)
+    # ground-truth object positions (simulation recordings only): latest at or before each frame
+    object_positions_m: dict[str, np.ndarray] = field(default_factory=dict)  # name -> (T, 3)
 
 
 def _image_array(msg: Any) -> np.ndarray:
@@ -328,6 +373,16 @@ def read_episode(path: str | Path) -> EpisodeArrays:
     gripper_names = tuple(gripper[0][1].joint_names) if gripper else ()
     actions = _align_commands(times, arm, positions[pick], joint_names, arm_names)
     grip = _align_commands(times, gripper, positions[pick], joint_names, gripper_names)
+    objects: dict[str, np.ndarray] = {}
+    if by_topic[TOPIC_OBJECTS]:
+        object_times = np.array([t for t, _ in by_topic[TOPIC_OBJECTS]])
+        samples = [
+            {tf.child_frame_id: _xyz(tf.transform.translation) for tf in m.transforms}
+            for _, m in by_topic[TOPIC_OBJECTS]
+        ]
+        rows = [samples[i] for i in _previous_index(object_times, times)]
+        names = [n for n in samples[0] if all(n in row for row in rows)]
+        objects = {n: np.stack([row[n] for row in rows]) for n in names}
     instruction = metadata.get("instruction", "")
     if by_topic[TOPIC_INSTRUCTION]:
         instruction = by_topic[TOPIC_INSTRUCTION][-1][1].text
@@ -342,7 +397,12 @@ def read_episode(path: str | Path) -> EpisodeArrays:
         action_names=arm_names + gripper_names,
         actions=np.hstack([actions, grip]),
         metadata=metadata,
+        object_positions_m=objects,
     )
+
+
+def _xyz(vector: Any) -> np.ndarray:
+    return np.array([vector.x, vector.y, vector.z], dtype=np.float64)
 
 
 def _align_commands(

@@ -129,7 +129,7 @@ class PolicyNode(Node):
                 from vla_ros.core.robot_model import RobotModel  # lazy: pinocchio
 
                 self.robot = RobotModel.from_urdf(p["urdf_path"])
-            self.assembler = ObservationAssembler(assembly, spec.joint_names)
+            self.assembler = ObservationAssembler(assembly, spec.observed_joints)
             self.runner = ChunkRunner(
                 policy,
                 scheduler_config(p, spec),

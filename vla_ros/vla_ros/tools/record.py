@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import math
 import os
 import sys
 from pathlib import Path
@@ -38,6 +39,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--with-person", action="store_true", help="a random person walks past in each episode"
     )
     parser.add_argument(
+        "--action-noise-rad",
+        type=float,
+        default=0.0,
+        help="std of a slowly varying noise added to the executed (not the recorded) arm"
+        " targets, so the demonstrations show recoveries (DART) [rad]",
+    )
+    parser.add_argument(
+        "--noisy-fraction",
+        type=float,
+        default=1.0,
+        help="share of episodes (by seed) that get --action-noise-rad; the rest are clean",
+    )
+    parser.add_argument(
         "--keep-failures", action="store_true", help="keep episodes the expert failed"
     )
     parser.add_argument(
@@ -50,6 +64,8 @@ def run(args: argparse.Namespace) -> int:
     """Record; 0 when at least one episode per family succeeded."""
     if args.episodes < 1:
         raise SystemExit("--episodes must be >= 1")
+    if args.action_noise_rad < 0.0 or not 0.0 <= args.noisy_fraction <= 1.0:
+        raise SystemExit("--action-noise-rad must be >= 0 and --noisy-fraction in [0, 1]")
     os.environ.setdefault("MUJOCO_GL", "egl")  # headless rendering unless the user chose
     from tqdm import tqdm
 
@@ -73,6 +89,7 @@ def run(args: argparse.Namespace) -> int:
         for family in args.tasks:
             for seed in seeds:
                 path = out / f"{family}_{seed:05d}.mcap"
+                noisy = _noisy(seed, args.noisy_fraction)
                 result = record_episode(
                     env,
                     expert,
@@ -82,6 +99,7 @@ def run(args: argparse.Namespace) -> int:
                     with_person=args.with_person,
                     act_period_s=args.act_period_s,
                     with_depth=not args.no_depth,
+                    action_noise_rad=args.action_noise_rad if noisy else 0.0,
                 )
                 if result.success or args.keep_failures:
                     kept[family] += 1
@@ -100,6 +118,11 @@ def run(args: argparse.Namespace) -> int:
     for family, count in kept.items():
         print(f"  {family}: {count}/{args.episodes}")
     return 0 if all(kept.values()) else 1
+
+
+def _noisy(seed: int, fraction: float) -> bool:
+    """Whether episode `seed` gets action noise: a fixed, evenly spread share of the seeds."""
+    return math.floor((seed + 1) * fraction) > math.floor(seed * fraction)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -70,6 +70,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--checkpoint-every", type=int, default=0, help="also save every N steps (0: at the end)"
     )
     parser.add_argument("--use-depth", action="store_true", help="add the depth channel")
+    parser.add_argument(
+        "--extra-state-joints",
+        nargs="*",
+        default=[],
+        help="measured joints the network also sees, e.g. finger_joint (the gripper)",
+    )
+    parser.add_argument(
+        "--grounding",
+        action="store_true",
+        help="auxiliary loss: regress the named object's and the goal's positions from the"
+        " recorded ground truth (simulated recordings; training only)",
+    )
+    parser.add_argument(
+        "--aux-weight", type=float, default=1.0, help="weight of the --grounding loss"
+    )
     parser.add_argument("--flow-steps", type=int, default=10, help="Euler steps at inference")
     parser.add_argument("--paraphrase-probability", type=float, default=0.5)
     parser.add_argument("--seed", type=int, default=0)
@@ -81,6 +96,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Load the episodes, train, save (and export) the checkpoint."""
     from vla_ros.core.policy.vla_model import VlaConfig, export_onnx
+    from vla_ros.core.training.grounding import GROUNDING_DIM
     from vla_ros.core.training.recorded import load_recordings, recording_paths
     from vla_ros.core.training.trainer import TrainConfig, train
 
@@ -91,6 +107,8 @@ def run(args: argparse.Namespace) -> int:
         image_size=(args.image_height or args.image_size, args.image_width or args.image_size),
         chunk_length=args.chunk_length,
         use_depth=args.use_depth,
+        extra_state_joints=tuple(args.extra_state_joints),
+        grounding=args.grounding,
     )
     logging.info(
         "%d episodes, %d frames; spec %s",
@@ -110,6 +128,7 @@ def run(args: argparse.Namespace) -> int:
         action_representation=args.action_representation,
         robot_config=args.robot_config if args.action_representation == "tool_pose" else "",
         tool_yaw_symmetry=args.tool_yaw_symmetry,
+        aux_dim=GROUNDING_DIM if args.grounding else 0,
         metadata={"episodes": [str(p) for p in paths]},
     )
     settings = TrainConfig(
@@ -121,6 +140,7 @@ def run(args: argparse.Namespace) -> int:
         num_threads=args.threads,
         image_shift_px=args.image_shift_px,
         checkpoint_every=args.checkpoint_every,
+        aux_weight=args.aux_weight,
     )
     result = train(episodes, model_config, settings, out_dir=args.out, init_checkpoint=args.init)
     logging.info("final loss %.4f; checkpoint %s", result.losses[-1], result.checkpoint_dir)

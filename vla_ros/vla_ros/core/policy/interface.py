@@ -47,6 +47,9 @@ class PolicySpec:
     image_size: tuple[int, int]  # (height, width) [px] the policy resizes images to
     use_depth: bool = False  # whether depth images are consumed
     has_gripper: bool = True  # whether the last action element is the gripper joint target
+    # measured joints observed besides joint_names but not commanded (e.g. the gripper's
+    # finger_joint, so the policy knows whether it holds something)
+    extra_state_joints: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.chunk_length < 1:
@@ -61,8 +64,19 @@ class PolicySpec:
             raise ValueError(f"image_size must be (height, width) >= 8 px, got {self.image_size}")
         object.__setattr__(self, "action_space", ActionSpace(self.action_space))
         object.__setattr__(self, "joint_names", tuple(self.joint_names))
+        object.__setattr__(self, "extra_state_joints", tuple(self.extra_state_joints))
+        if len(set(self.observed_joints)) != len(self.observed_joints):
+            raise ValueError(
+                f"extra_state_joints must be distinct from joint_names: {self.observed_joints}"
+            )
         object.__setattr__(self, "image_keys", tuple(self.image_keys))
         object.__setattr__(self, "image_size", (int(self.image_size[0]), int(self.image_size[1])))
+
+    @property
+    def observed_joints(self) -> tuple[str, ...]:
+        """Joints whose measured positions an observation must carry: joint_names, then
+        extra_state_joints."""
+        return (*self.joint_names, *self.extra_state_joints)
 
     @property
     def action_names(self) -> tuple[str, ...]:
@@ -86,6 +100,7 @@ class PolicySpec:
             "image_size": list(self.image_size),
             "use_depth": self.use_depth,
             "has_gripper": self.has_gripper,
+            "extra_state_joints": list(self.extra_state_joints),
         }
 
     @classmethod
@@ -101,6 +116,7 @@ class PolicySpec:
                 image_size=(int(data["image_size"][0]), int(data["image_size"][1])),
                 use_depth=bool(data.get("use_depth", False)),
                 has_gripper=bool(data.get("has_gripper", True)),
+                extra_state_joints=tuple(data.get("extra_state_joints", ())),
             )
         except KeyError as exc:
             raise ValueError(f"policy spec is missing {exc}") from exc

@@ -34,9 +34,9 @@ def observation_to_request(
 
     height, width = spec.image_size
     request: dict[str, Any] = {
-        config.state_key: observation.state_for(spec.joint_names),
+        config.state_key: observation.state_for(spec.observed_joints),
         config.prompt_key: observation.instruction,
-        "observation/joint_names": list(spec.joint_names),
+        "observation/joint_names": list(spec.observed_joints),
         "observation/stamp_s": float(observation.stamp_s),
     }
     for key in spec.image_keys:

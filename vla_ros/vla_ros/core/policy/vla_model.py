@@ -63,6 +63,8 @@ class VlaConfig:
     action_representation: str = "joints"
     robot_config: str = ""  # robot YAML, relative to the package share dir (tool_pose only)
     tool_yaw_symmetry: int = 1  # k in sin/cos(k * yaw): 1, 2 or 4 (tool_pose only)
+    # training-only grounding targets (see core.training.grounding); 0 = none
+    aux_dim: int = 0
     metadata: dict[str, Any] = field(default_factory=dict, compare=False)  # e.g. training info
 
     def __post_init__(self) -> None:
@@ -93,6 +95,8 @@ class VlaConfig:
             if self.tool_yaw_symmetry not in YAW_SYMMETRIES:
                 raise ValueError(f"tool_yaw_symmetry must be one of {YAW_SYMMETRIES}")
         object.__setattr__(self, "cnn_channels", tuple(int(c) for c in self.cnn_channels))
+        if self.aux_dim < 0:
+            raise ValueError("aux_dim must be >= 0")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain types for config.json."""
@@ -113,6 +117,7 @@ class VlaConfig:
             "action_representation": self.action_representation,
             "robot_config": self.robot_config,
             "tool_yaw_symmetry": self.tool_yaw_symmetry,
+            "aux_dim": self.aux_dim,
             "metadata": self.metadata,
         }
 
@@ -123,8 +128,9 @@ class VlaConfig:
 
     @property
     def net_state_dim(self) -> int:
-        """Size of the network's state input: the joints (+ the tool-pose features)."""
-        return len(self.spec.joint_names) + (POSE_FEATURES if self.tool_pose else 0)
+        """Size of the network's state input: the spec's observed joints (+ the tool-pose
+        features)."""
+        return len(self.spec.observed_joints) + (POSE_FEATURES if self.tool_pose else 0)
 
     @property
     def net_action_dim(self) -> int:
@@ -177,6 +183,7 @@ def build_net(config: VlaConfig) -> VlaNet:
         pooling=config.pooling,
         relative_dims=len(spec.joint_names) if config.relative_actions else 0,
         lang_norm=config.lang_norm,
+        aux_dim=config.aux_dim,
     )
 
 
@@ -403,9 +410,9 @@ class VlaPolicy:
         action_dim = self.config.net_action_dim
         chunk_shape = (1, spec.chunk_length, action_dim)
         joints = observation.state_for(spec.joint_names)
-        state = joints
+        state = observation.state_for(spec.observed_joints)
         if self.converter is not None:
-            state = np.concatenate([joints, self.converter.state_features(joints)])
+            state = np.concatenate([state, self.converter.state_features(joints)])
         inputs = {
             "images": preprocess_images(observation, spec),
             "state": state[None].astype(np.float32),

@@ -139,6 +139,8 @@ class VlaNet(nn.Module):
     action_std: Tensor
     lang_mean: Tensor  # only with lang_norm
     lang_std: Tensor  # only with lang_norm
+    aux_mean: Tensor  # only with aux_dim > 0
+    aux_std: Tensor  # only with aux_dim > 0
 
     def __init__(
         self,
@@ -159,6 +161,7 @@ class VlaNet(nn.Module):
         pooling: str = "mean",
         relative_dims: int = 0,
         lang_norm: bool = False,
+        aux_dim: int = 0,
     ) -> None:
         super().__init__()
         if not 0 <= relative_dims <= min(state_dim, action_dim):
@@ -207,6 +210,16 @@ class VlaNet(nn.Module):
             # few dimensions that tell them apart into O(1) features.
             self.register_buffer("lang_mean", torch.zeros(lang_dim))
             self.register_buffer("lang_std", torch.ones(lang_dim))
+        self.aux_dim = aux_dim
+        if aux_dim > 0:
+            # Auxiliary grounding head, used only by the training loss: it regresses where the
+            # named object and the task's goal are (simulator ground truth) from the context,
+            # which forces the language-conditioned vision features to localise them.
+            self.aux_head = nn.Sequential(
+                nn.Linear(hidden_dim, hidden_dim), nn.SiLU(), nn.Linear(hidden_dim, aux_dim)
+            )
+            self.register_buffer("aux_mean", torch.zeros(aux_dim))
+            self.register_buffer("aux_std", torch.ones(aux_dim))
 
     # -------------------------------------------------------------- shared encoder
 
@@ -235,6 +248,15 @@ class VlaNet(nn.Module):
     def denormalise_actions(self, actions_n: Tensor) -> Tensor:
         """Normalised (B, H, A) -> raw units."""
         return actions_n * self.action_std + self.action_mean
+
+    def aux_prediction(self, context: Tensor) -> Tensor:
+        """(B, aux_dim) grounding prediction in raw units (metres)."""
+        return self.aux_head(context) * self.aux_std + self.aux_mean
+
+    def aux_loss(self, context: Tensor, targets: Tensor) -> Tensor:
+        """Per-sample mean squared error (B,) of the grounding head in normalised units."""
+        target_n = (targets - self.aux_mean) / self.aux_std
+        return ((self.aux_head(context) - target_n) ** 2).mean(dim=1)
 
     # -------------------------------------------------------------- flow head
 

@@ -35,6 +35,7 @@ class StepRecord:
     joint_velocities: np.ndarray
     arm_action: np.ndarray
     gripper_action_m: float
+    state: SimStateView | None = None  # ground truth the policy acted on (recording only)
 
 
 @dataclass(frozen=True)
@@ -57,20 +58,39 @@ def run_episode(
     act_period_s: float = 0.1,
     render: bool = False,
     on_step: Callable[[StepRecord], None] | None = None,
+    action_noise_rad: float = 0.0,
 ) -> EpisodeResult:
     """Reset, then act every `act_period_s` until success or the time limit.
 
     Actions are sent as one-point trajectories reaching the target after `act_period_s`, as
     a VLA client would send them to joint_trajectory_controller.
+
+    `action_noise_rad` > 0 perturbs the *executed* arm targets with a slowly varying noise of
+    that standard deviation per joint (DART, Laskey et al. 2017): the recorded action stays the
+    policy's own, so a demonstration also shows how the expert recovers from being off its path,
+    the states a learned policy drifts into. The noise is seeded by `seed`.
     """
+    if action_noise_rad < 0.0 or not np.isfinite(action_noise_rad):
+        raise ValueError("action_noise_rad must be finite and >= 0")
     info = env.reset(seed, task, with_person=with_person)
     policy.reset(info.task)
     periods = max(1, round(act_period_s / env.config.control_period_s))
+    noise_rng = np.random.default_rng([seed, 7])
+    noise = np.zeros(0)
     steps, success = 0, False
     while True:
         state = env.state_view()
         joints = env.joint_state()
         arm, gripper = policy.act(joints.positions, state)
+        executed = np.asarray(arm, dtype=np.float64)
+        if action_noise_rad > 0.0:
+            # AR(1) with stationary std action_noise_rad: correlated over ~1 s at 10 Hz
+            rho = 0.9
+            if noise.shape != executed.shape:
+                noise = noise_rng.normal(0.0, action_noise_rad, executed.shape)
+            innovation = noise_rng.normal(0.0, action_noise_rad * np.sqrt(1 - rho**2), noise.shape)
+            noise = rho * noise + innovation
+            executed = executed + noise
         rgb = depth = None
         if render:
             rgb, depth = env.render()
@@ -85,9 +105,10 @@ def run_episode(
                     joints.velocities,
                     np.asarray(arm),
                     float(gripper),
+                    state,
                 )
             )
-        env.command_arm_trajectory(np.array([act_period_s]), np.asarray(arm)[None, :])
+        env.command_arm_trajectory(np.array([act_period_s]), executed[None, :])
         env.command_gripper(float(gripper))
         for _ in range(periods):
             env.step()
@@ -108,8 +129,10 @@ def record_episode(
     with_person: bool = False,
     act_period_s: float = 0.1,
     with_depth: bool = True,
+    action_noise_rad: float = 0.0,
 ) -> EpisodeResult:
-    """Run one episode and record it as MCAP: frames, joint states, commands, instruction."""
+    """Run one episode and record it as MCAP: frames, joint states, commands, instruction and
+    the ground-truth object positions (see run_episode for `action_noise_rad`)."""
     from vla_ros.core.recording import EpisodeWriter
     from vla_ros.core.sim.scene import ARM_JOINTS, GRIPPER_JOINT
 
@@ -125,6 +148,8 @@ def record_episode(
             writer.write_joint_state(
                 step.time_s, step.joint_names, step.joint_positions, step.joint_velocities
             )
+            if step.state is not None:
+                writer.write_object_poses(step.time_s, object_positions(step.state))
             # the commands leave right after the frame they answer
             sent = step.time_s + 1e-3
             writer.write_arm_command(sent, ARM_JOINTS, step.arm_action, act_period_s)
@@ -139,14 +164,24 @@ def record_episode(
             act_period_s=act_period_s,
             render=True,
             on_step=on_step,
+            action_noise_rad=action_noise_rad,
         )
         writer.set_metadata(
             seed=str(seed),
+            action_noise_rad=f"{action_noise_rad:g}",
             task_family=result.info.task.family,
             success=str(result.success),
             duration_s=f"{result.duration_s:.3f}",
         )
     return result
+
+
+def object_positions(state: SimStateView) -> dict[str, np.ndarray]:
+    """Object name -> (3,) position [m]: "cube_<colour>" for each cube, "bowl", "plate"."""
+    positions = {f"cube_{c}": np.asarray(p) for c, p in state.cube_positions_m.items()}
+    positions["bowl"] = np.asarray(state.bowl_position_m)
+    positions["plate"] = np.asarray(state.plate_position_m)
+    return positions
 
 
 def record_expert_dataset(

@@ -19,6 +19,11 @@ class Episode:
     actions: np.ndarray  # (T, D) action taken at each step, in the spec's action space
     instruction: str  # the task, e.g. "pick up the red cube"
     depth: Mapping[str, np.ndarray] = field(default_factory=dict)  # camera -> (T, H, W) [m]
+    # measured positions of joints outside the spec the network also sees (T, E), e.g. the
+    # gripper; see VlaConfig.extra_state_joints
+    extra_state: np.ndarray | None = None
+    # training-only grounding targets (T, G), see core.training.grounding
+    aux_targets: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         steps = int(np.asarray(self.actions).shape[0])
@@ -29,6 +34,13 @@ class Episode:
                 raise ValueError(f"'{name}' has {np.asarray(array).shape[0]} rows, not {steps}")
         if np.asarray(self.joint_positions).shape[0] != steps:
             raise ValueError("joint_positions and actions differ in length")
+        for name, extra in (("extra_state", self.extra_state), ("aux_targets", self.aux_targets)):
+            if extra is None:
+                continue
+            if np.asarray(extra).ndim != 2 or np.asarray(extra).shape[0] != steps:
+                raise ValueError(f"{name} must be ({steps}, N), got {np.asarray(extra).shape}")
+            if not np.all(np.isfinite(extra)):
+                raise ValueError(f"{name} contains NaN or inf")
         if not self.instruction.strip():
             raise ValueError("an episode needs an instruction")
         if not np.all(np.isfinite(self.actions)) or not np.all(np.isfinite(self.joint_positions)):

@@ -10,6 +10,7 @@ import numpy as np
 from vla_ros.core.policy.interface import ActionSpace, PolicySpec
 from vla_ros.core.recording import EpisodeArrays, read_episode
 from vla_ros.core.training.dataset import Episode
+from vla_ros.core.training.grounding import grounding_targets
 
 
 def _arm_and_gripper(arrays: EpisodeArrays) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -26,6 +27,7 @@ def spec_for_recording(
     chunk_length: int = 16,
     use_depth: bool = False,
     camera_key: str = "front",
+    extra_state_joints: Sequence[str] = (),
 ) -> PolicySpec:
     """A joint-position PolicySpec fitting a recording: its arm joints (+ gripper), frame rate."""
     arm, gripper = _arm_and_gripper(arrays)
@@ -43,11 +45,17 @@ def spec_for_recording(
         image_size=image_size,
         use_depth=use_depth,
         has_gripper=bool(gripper),
+        extra_state_joints=tuple(extra_state_joints),
     )
 
 
-def episode_from_recording(arrays: EpisodeArrays, spec: PolicySpec) -> Episode:
-    """Training Episode: state = the spec's joints, actions = arm targets (+ gripper target)."""
+def episode_from_recording(
+    arrays: EpisodeArrays, spec: PolicySpec, *, grounding: bool = False
+) -> Episode:
+    """Training Episode: state = the spec's joints, actions = arm targets (+ gripper target),
+    extra_state = the spec's extra_state_joints; with `grounding` the auxiliary targets from
+    the recorded object poses (core.training.grounding)."""
+    extra_state_joints = spec.extra_state_joints
     arm, gripper = _arm_and_gripper(arrays)
     missing = [n for n in spec.joint_names if n not in arrays.joint_names or n not in arm]
     if missing:
@@ -64,7 +72,21 @@ def episode_from_recording(arrays: EpisodeArrays, spec: PolicySpec) -> Episode:
         if arrays.depth_m is None:
             raise ValueError("the spec uses depth but the recording has none")
         depth = {camera: arrays.depth_m}
+    extra = None
+    if extra_state_joints:
+        absent = [n for n in extra_state_joints if n not in arrays.joint_names]
+        if absent:
+            raise ValueError(f"recording lacks extra state joints {absent}")
+        columns = [arrays.joint_names.index(n) for n in extra_state_joints]
+        extra = np.asarray(arrays.joint_positions)[:, columns]
+    aux = None
+    if grounding:
+        if not arrays.object_positions_m:
+            raise ValueError("grounding targets need a recording with object poses")
+        aux = grounding_targets(arrays.instruction, arrays.object_positions_m)
     return Episode(
+        extra_state=extra,
+        aux_targets=aux,
         images={camera: arrays.rgb},
         depth=depth,
         joint_positions=np.asarray(arrays.joint_positions)[:, state_columns],
@@ -85,7 +107,11 @@ def recording_paths(inputs: Iterable[str | Path]) -> list[Path]:
 
 
 def load_recordings(
-    paths: Sequence[str | Path], spec: PolicySpec | None = None, **spec_options: object
+    paths: Sequence[str | Path],
+    spec: PolicySpec | None = None,
+    *,
+    grounding: bool = False,
+    **spec_options: object,
 ) -> tuple[PolicySpec, list[Episode]]:
     """Read episodes; the spec comes from the first one unless given."""
     episodes: list[Episode] = []
@@ -93,7 +119,11 @@ def load_recordings(
         arrays = read_episode(path)
         if spec is None:
             spec = spec_for_recording(arrays, **spec_options)  # type: ignore[arg-type]
-        episodes.append(episode_from_recording(arrays, spec))
+        try:
+            episode = episode_from_recording(arrays, spec, grounding=grounding)
+        except ValueError as exc:
+            raise ValueError(f"{path}: {exc}") from exc
+        episodes.append(episode)
     if spec is None:
         raise ValueError("no episodes")
     return spec, episodes

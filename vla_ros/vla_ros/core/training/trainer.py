@@ -42,6 +42,7 @@ class TrainConfig:
     progress: bool = True  # show a tqdm progress bar
     image_shift_px: int = 0  # random image translation augmentation, up to +-this [px]
     checkpoint_every: int = 0  # also save the checkpoint every this many steps (0: at the end)
+    aux_weight: float = 1.0  # weight of the grounding loss (models with aux_dim > 0)
 
     def __post_init__(self) -> None:
         if self.steps < 1 or self.batch_size < 1:
@@ -52,6 +53,8 @@ class TrainConfig:
             raise ValueError("paraphrase_probability must be in [0, 1]")
         if self.image_shift_px < 0 or self.checkpoint_every < 0:
             raise ValueError("image_shift_px and checkpoint_every must be >= 0")
+        if not (self.aux_weight >= 0.0 and math.isfinite(self.aux_weight)):
+            raise ValueError("aux_weight must be finite and >= 0")
 
 
 @dataclass(frozen=True)
@@ -79,6 +82,7 @@ def train(
     rng = np.random.default_rng(train_config.seed)
     dataset = ChunkDataset(episodes, model_config.spec)
     net_states, net_actions = network_arrays(dataset, model_config)
+    aux_targets = grounding_arrays(dataset, model_config)
     encoder = text_encoder or TextEncoder()
     wordings = sorted({p for text in dataset.instructions() for p in [text, *paraphrases(text)]})
     embeddings = dict(zip(wordings, encoder.encode_many(wordings), strict=True))
@@ -88,9 +92,12 @@ def train(
     else:
         net = build_net(model_config)
         stats = dataset.statistics()
-        if model_config.tool_pose:
+        if model_config.tool_pose or model_config.spec.extra_state_joints:
             stats["state_mean"], stats["state_std"] = mean_std(net_states)
+        if model_config.tool_pose:
             stats["action_mean"], stats["action_std"] = mean_std(net_actions)
+        if aux_targets is not None:
+            stats["aux_mean"], stats["aux_std"] = mean_std(aux_targets)
         if model_config.relative_actions:
             stats.update(relative_action_statistics(dataset))
         if model_config.lang_norm:
@@ -115,7 +122,7 @@ def train(
         if out_dir is not None and every and step > 0 and step % every == 0:
             _save(net, model_config, train_config, dataset, losses, out_dir)
         index = rng.integers(len(dataset), size=train_config.batch_size)
-        images, states, langs, targets = [], [], [], []
+        images, states, langs, targets, aux = [], [], [], [], []
         for i in index:
             if cache is None:
                 observation = dataset.observation(int(i))
@@ -126,6 +133,8 @@ def train(
             text = augment(episode.instruction, rng, train_config.paraphrase_probability)
             langs.append(embeddings[text] if text in embeddings else encoder.encode(text))
             targets.append(chunk_rows(net_actions[e], row, model_config.spec.chunk_length)[0])
+            if aux_targets is not None:
+                aux.append(aux_targets[e][row])
         if cache is not None:
             batch_images = torch.from_numpy(cache[index].astype(np.float32) / 255.0)
         else:
@@ -143,6 +152,9 @@ def train(
             loss = net.flow_loss(context, batch_targets, noise, t).mean()
         else:
             loss = net.token_loss(context, batch_targets).mean()
+        if aux_targets is not None and train_config.aux_weight > 0.0:
+            batch_aux = torch.from_numpy(np.stack(aux).astype(np.float32))
+            loss = loss + train_config.aux_weight * net.aux_loss(context, batch_aux).mean()
         optimiser.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(net.parameters(), train_config.grad_clip_norm)
@@ -166,16 +178,44 @@ def network_arrays(
     with the FK tool-pose features of each measured posture appended, and the recorded
     joint-position targets as tool-pose rows (FK, computed once here).
     """
-    states = [np.asarray(ep.joint_positions, dtype=np.float64) for ep in dataset.episodes]
+    joints = [np.asarray(ep.joint_positions, dtype=np.float64) for ep in dataset.episodes]
     actions = [np.asarray(ep.actions, dtype=np.float64) for ep in dataset.episodes]
+    states = joints
+    extra = model_config.spec.extra_state_joints
+    if extra:
+        widths = [
+            -1 if ep.extra_state is None else np.asarray(ep.extra_state).shape[1]
+            for ep in dataset.episodes
+        ]
+        if any(w != len(extra) for w in widths):
+            raise ValueError(f"the model needs extra state {extra}; episodes lack it")
+        states = [
+            np.concatenate([q, np.asarray(ep.extra_state, dtype=np.float64)], axis=1)
+            for q, ep in zip(joints, dataset.episodes, strict=True)
+        ]
     if not model_config.tool_pose:
         return states, actions
     converter = model_config.tool_pose_converter()
     tool_states = [
-        np.concatenate([q, np.stack([converter.state_features(row) for row in q])], axis=1)
-        for q in states
+        np.concatenate([s, np.stack([converter.state_features(row) for row in q])], axis=1)
+        for s, q in zip(states, joints, strict=True)
     ]
     return tool_states, [converter.tool_actions(a) for a in actions]
+
+
+def grounding_arrays(dataset: ChunkDataset, model_config: VlaConfig) -> list[np.ndarray] | None:
+    """Per episode, the (T, aux_dim) grounding targets; None when the model has no aux head."""
+    if model_config.aux_dim == 0:
+        return None
+    targets = []
+    for k, episode in enumerate(dataset.episodes):
+        if episode.aux_targets is None or np.shape(episode.aux_targets)[1] != model_config.aux_dim:
+            raise ValueError(
+                f"episode {k} has no grounding targets of size {model_config.aux_dim}"
+                " (record with object poses and load with grounding=True)"
+            )
+        targets.append(np.asarray(episode.aux_targets, dtype=np.float64))
+    return targets
 
 
 def rgb_cache(dataset: ChunkDataset) -> np.ndarray:

@@ -1,0 +1,184 @@
+"""Grounding targets, ground-truth object poses in recordings, DART noise and extra state."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("MUJOCO_GL", "egl")
+
+import argparse
+
+import numpy as np
+import pytest
+
+from vla_ros.core.recording import EpisodeWriter, read_episode
+from vla_ros.core.sim.tasks import LIFT_HEIGHT_M, PUSH_DISTANCE_M
+from vla_ros.core.training.grounding import GROUNDING_DIM, grounding_targets
+
+ARM = [f"joint_{i}" for i in range(1, 7)]
+
+
+def _objects(steps: int = 3) -> dict[str, np.ndarray]:
+    t = np.arange(steps)[:, None]
+    return {
+        "cube_red": np.array([0.4, -0.1, 0.02]) + t * np.array([0.0, 0.01, 0.0]),
+        "cube_blue": np.array([0.5, 0.2, 0.02]) + 0.0 * t,
+        "bowl": np.array([0.3, 0.25, 0.0]) + 0.0 * t,
+        "plate": np.array([0.6, -0.25, 0.0]) + 0.0 * t,
+    }
+
+
+@pytest.mark.parametrize(
+    ("instruction", "goal_of_row"),
+    [
+        ("pick up the red cube", lambda o, t: o["cube_red"][0] + [0, 0, LIFT_HEIGHT_M]),
+        ("put the red cube in the bowl", lambda o, t: o["bowl"][t]),
+        ("put the red cube on the plate", lambda o, t: o["plate"][t]),
+        ("push the red cube to the left", lambda o, t: o["cube_red"][0] + [0, PUSH_DISTANCE_M, 0]),
+        (
+            "push the red cube to the right",
+            lambda o, t: o["cube_red"][0] - [0, PUSH_DISTANCE_M, 0],
+        ),
+        ("stack the red cube on the blue cube", lambda o, t: o["cube_blue"][t]),
+    ],
+)
+def test_grounding_targets_name_the_cube_and_the_goal(instruction, goal_of_row):
+    objects = _objects()
+    targets = grounding_targets(instruction, objects)
+    assert targets.shape == (3, GROUNDING_DIM)
+    for t in range(3):
+        np.testing.assert_allclose(targets[t, :3], objects["cube_red"][t])
+        np.testing.assert_allclose(targets[t, 3:], goal_of_row(objects, t))
+
+
+def test_grounding_targets_refuse_what_they_cannot_ground():
+    with pytest.raises(ValueError, match="cube_green"):
+        grounding_targets("pick up the green cube", _objects())
+    with pytest.raises(ValueError):
+        grounding_targets("dance a little", _objects())
+
+
+def test_sim_recording_carries_object_poses_and_dart_noise_keeps_the_expert_labels(tmp_path):
+    from vla_ros.core.robot_model import RobotModel
+    from vla_ros.core.sim.env import SimConfig, SimEnv, default_urdf_path
+    from vla_ros.core.sim.expert import ScriptedExpert
+    from vla_ros.core.sim.rollout import record_episode, run_episode
+
+    env = SimEnv(SimConfig(image_width_px=32, image_height_px=24))
+    expert = ScriptedExpert(RobotModel.from_urdf(default_urdf_path()))
+    states = []
+    run_episode(env, expert, seed=2, task="pick", on_step=lambda s: states.append(s.state))
+    clean = record_episode(env, expert, tmp_path / "clean.mcap", seed=2, task="pick")
+    noisy = record_episode(
+        env, expert, tmp_path / "noisy.mcap", seed=2, task="pick", action_noise_rad=0.02
+    )
+    env.close()
+    assert clean.success and noisy.success
+
+    episode = read_episode(tmp_path / "clean.mcap")
+    colour = clean.info.task.colour
+    assert set(episode.object_positions_m) == {f"cube_{c}" for c in clean.info.colours} | {
+        "bowl",
+        "plate",
+    }
+    np.testing.assert_allclose(
+        episode.object_positions_m[f"cube_{colour}"],
+        [s.cube_positions_m[colour] for s in states],
+    )
+    targets = grounding_targets(episode.instruction, episode.object_positions_m)
+    assert targets[-1, 2] > targets[0, 2] + LIFT_HEIGHT_M * 0.8  # the cube was lifted
+
+    perturbed = read_episode(tmp_path / "noisy.mcap")
+    assert perturbed.metadata["action_noise_rad"] == "0.02"
+    n = min(len(episode.times_s), len(perturbed.times_s))
+    # the executed motion differs, by centimetres not metres
+    deviation = np.abs(perturbed.joint_positions[:n, :6] - episode.joint_positions[:n, :6])
+    assert 0.005 < deviation.max() < 0.3
+    # the recorded actions are the expert's own plan, not the perturbed commands: early in
+    # the episode they stay closer to the clean run's actions than the perturbed arm does
+    k = min(15, n)
+    action_gap = np.abs(perturbed.actions[:k, :6] - episode.actions[:k, :6]).mean()
+    state_gap = np.abs(perturbed.joint_positions[1:k, :6] - episode.joint_positions[1:k, :6])
+    assert action_gap < state_gap.mean()
+    with pytest.raises(ValueError, match="action_noise_rad"):
+        run_episode(SimEnv(), expert, seed=0, action_noise_rad=-1.0)
+
+
+def _write(path, instruction, with_objects: bool, rng) -> None:
+    with EpisodeWriter(path, instruction=instruction) as writer:
+        q = rng.normal(0.0, 0.2, 6)
+        for k in range(10):
+            t = 0.1 * k
+            q = q + 0.02
+            writer.write_joint_state(t, [*ARM, "finger_joint"], np.append(q, 0.04 - 0.003 * k))
+            image = np.zeros((24, 32, 3), dtype=np.uint8)
+            image[4 + k, 5 + k] = 255
+            writer.write_rgb(t + 0.001, image)
+            if with_objects:
+                writer.write_object_poses(
+                    t + 0.001,
+                    {"cube_red": np.array([0.4, 0.01 * k, 0.02]), "bowl": np.zeros(3)},
+                )
+            writer.write_arm_command(t + 0.002, ARM, q + 0.02, 0.1)
+            writer.write_gripper_command(t + 0.002, "finger_joint", 0.04 - 0.004 * k, 0.1)
+
+
+def _train_args(data, out, *extra):
+    from vla_ros.tools import train as train_tool
+
+    parser = argparse.ArgumentParser()
+    train_tool.add_arguments(parser)
+    return train_tool, parser.parse_args(
+        [
+            *(str(data), "--out", str(out), "--steps", "3", "--batch-size", "4"),
+            *("--image-size", "32", "--chunk-length", "4", "--flow-steps", "2", "--threads", "1"),
+            *extra,
+        ]
+    )
+
+
+@pytest.mark.slow
+def test_training_with_grounding_and_gripper_state_deploys(tmp_path):
+    from vla_ros.core.policy import Observation
+    from vla_ros.core.policy.backends import make_policy
+    from vla_ros.core.policy.vla_model import load_checkpoint
+
+    rng = np.random.default_rng(0)
+    _write(tmp_path / "data" / "a.mcap", "put the red cube in the bowl", True, rng)
+    _write(tmp_path / "data" / "b.mcap", "pick up the red cube", True, rng)
+    tool, args = _train_args(
+        tmp_path / "data", tmp_path / "ckpt", "--grounding", "--extra-state-joints", "finger_joint"
+    )
+    assert tool.run(args) == 0
+    config, net = load_checkpoint(tmp_path / "ckpt")
+    assert config.aux_dim == GROUNDING_DIM and config.spec.extra_state_joints == ("finger_joint",)
+    assert config.net_state_dim == 7
+    assert float(net.state_std[6]) > 0.0 and float(net.aux_std.min()) > 0.0
+    policy = make_policy("embedded", {"checkpoint_dir": str(tmp_path / "ckpt"), "runtime": "onnx"})
+    image = np.zeros((24, 32, 3), dtype=np.uint8)
+    names = (*ARM, "finger_joint")
+    obs = Observation(
+        images={"front": image},
+        joint_names=names,
+        joint_positions=np.zeros(7),
+        instruction="pick up the red cube",
+        stamp_s=1.0,
+    )
+    with_open = policy.infer(obs).actions
+    closed = Observation(**{**obs.__dict__, "joint_positions": np.append(np.zeros(6), -0.5)})
+    assert with_open.shape == (4, 7) and np.all(np.isfinite(with_open))
+    policy.reset()
+    assert not np.allclose(policy.infer(closed).actions, with_open)  # the gripper is an input
+    without = Observation(
+        **{**obs.__dict__, "joint_names": tuple(ARM), "joint_positions": np.zeros(6)}
+    )
+    with pytest.raises(ValueError, match="finger_joint"):
+        policy.infer(without)
+
+
+def test_grounding_needs_recorded_object_poses(tmp_path):
+    rng = np.random.default_rng(1)
+    _write(tmp_path / "data" / "a.mcap", "pick up the red cube", False, rng)
+    tool, args = _train_args(tmp_path / "data", tmp_path / "ckpt", "--grounding")
+    with pytest.raises(ValueError, match="object poses"):
+        tool.run(args)
