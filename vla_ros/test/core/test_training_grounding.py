@@ -182,3 +182,64 @@ def test_grounding_needs_recorded_object_poses(tmp_path):
     tool, args = _train_args(tmp_path / "data", tmp_path / "ckpt", "--grounding")
     with pytest.raises(ValueError, match="object poses"):
         tool.run(args)
+
+
+def _attention_net(aux_dim: int = GROUNDING_DIM):
+    import torch
+    from policy_testing import tiny_spec
+
+    from vla_ros.core.policy.vla_model import VlaConfig, build_net
+
+    torch.manual_seed(0)
+    config = VlaConfig(
+        spec=tiny_spec(chunk_length=4),
+        hidden_dim=32,
+        cnn_channels=(8, 16),
+        flow_steps=2,
+        pooling="attention",
+        aux_dim=aux_dim,
+    )
+    return config, build_net(config)
+
+
+def test_grounding_reads_the_image_and_instruction_not_the_joint_state():
+    import torch
+
+    from vla_ros.core.policy.vla_model import example_inputs
+
+    config, net = _attention_net()
+    inputs = {k: torch.from_numpy(v) for k, v in example_inputs(config).items()}
+    with torch.no_grad():
+        _, grounding = net.encode_with_grounding(inputs["images"], inputs["state"], inputs["lang"])
+        moved = net.encode_with_grounding(inputs["images"], inputs["state"] + 1.0, inputs["lang"])
+        other_text = net.encode_with_grounding(
+            inputs["images"], inputs["state"], inputs["lang"] + 1.0
+        )
+        other_image = net.encode_with_grounding(
+            1.0 - inputs["images"], inputs["state"], inputs["lang"]
+        )
+    torch.testing.assert_close(moved[1], grounding)  # the state cannot leak into it
+    assert not torch.allclose(
+        moved[0], net.encode(*[inputs[k] for k in ("images", "state", "lang")])
+    )
+    assert not torch.allclose(other_text[1], grounding)
+    assert not torch.allclose(other_image[1], grounding)
+    assert net.aux_prediction(grounding).shape == (1, GROUNDING_DIM)
+
+
+def test_attention_pooling_exports_to_onnx_with_the_same_outputs(tmp_path):
+    from vla_ros.core.policy.vla_model import (
+        OnnxRuntime,
+        TorchRuntime,
+        example_inputs,
+        export_onnx,
+        save_checkpoint,
+    )
+
+    config, net = _attention_net()
+    save_checkpoint(net, config, tmp_path)
+    export_onnx(tmp_path)
+    torch_rt, onnx_rt = TorchRuntime(net.eval(), 1), OnnxRuntime(tmp_path / "model.onnx", 1)
+    for seed in range(2):
+        inputs = example_inputs(config, seed=seed)
+        np.testing.assert_allclose(onnx_rt.run(inputs), torch_rt.run(inputs), atol=1e-4)

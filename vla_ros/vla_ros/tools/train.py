@@ -32,7 +32,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="channels of the stride-2 conv blocks",
     )
     parser.add_argument(
-        "--pooling", choices=("mean", "keypoints"), default="mean", help="image pooling"
+        "--pooling",
+        choices=("mean", "keypoints", "attention"),
+        default="mean",
+        help="image pooling",
     )
     parser.add_argument(
         "--image-shift-px", type=int, default=0, help="random shift augmentation [px]"

@@ -54,7 +54,9 @@ class VlaConfig:
     token_bins: int = 64  # bins per action element (token head)
     token_clip: float = 3.0  # [std] range of the bins in normalised units (token head)
     lang_dim: int = EMBEDDING_DIM  # size of the instruction embedding
-    pooling: str = "mean"  # image pooling: "mean" or "keypoints" (mean + spatial soft-argmax)
+    # image pooling: "mean", "keypoints" (mean + spatial soft-argmax) or "attention" (mean +
+    # language-query attention: where and what, see vla_nets.LanguageAttentionPool)
+    pooling: str = "mean"
     relative_actions: bool = False  # arm actions predicted relative to the measured joints
     lang_norm: bool = False  # standardise instruction embeddings with training statistics
     # "joints": the network predicts the spec's joint rows; "tool_pose": top-down tool poses
@@ -76,8 +78,10 @@ class VlaConfig:
             raise ValueError("flow_steps and head_layers must be >= 1")
         if self.token_bins < 2 or not self.token_clip > 0.0:
             raise ValueError("token_bins must be >= 2 and token_clip > 0")
-        if self.pooling not in ("mean", "keypoints"):
-            raise ValueError(f"pooling must be 'mean' or 'keypoints', got '{self.pooling}'")
+        if self.pooling not in ("mean", "keypoints", "attention"):
+            raise ValueError(
+                f"pooling must be 'mean', 'keypoints' or 'attention', got '{self.pooling}'"
+            )
         if self.relative_actions and self.spec.action_space is not ActionSpace.JOINT_POSITION:
             raise ValueError("relative_actions needs the joint_position action space")
         if self.action_representation not in ACTION_REPRESENTATIONS:

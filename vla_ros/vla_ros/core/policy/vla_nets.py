@@ -22,7 +22,10 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F  # noqa: N812
 
-POOLINGS = ("mean", "keypoints")
+POOLINGS = ("mean", "keypoints", "attention")
+ATTENTION_HEADS = 8  # language queries of the "attention" pooling
+ATTENTION_KEY_DIM = 32  # size of each query / key
+ATTENTION_VALUE_DIM = 16  # features each head reads out
 
 
 class FiLM(nn.Module):
@@ -68,11 +71,50 @@ def spatial_soft_argmax(features: Tensor) -> Tensor:
     return torch.cat([x, y], dim=-1)
 
 
+def _pixel_grid(h: int, w: int, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
+    """(h*w,) x and y of each feature-map cell, in [-1, 1], row-major."""
+    ys = torch.linspace(-1.0, 1.0, h, dtype=dtype)
+    xs = torch.linspace(-1.0, 1.0, w, dtype=dtype)
+    return xs.repeat(h), ys.repeat_interleave(w)
+
+
+class LanguageAttentionPool(nn.Module):
+    """Language queries attend over the feature map: per head, where (soft-argmax x, y of the
+    attention) and what (the attended value features).
+
+    The instruction picks what to look for ("the red cube", "the bowl") by the dot product of
+    its query with every cell's key, so the location of the named object is read out
+    directly, rather than waiting for FiLM to make some channel's spatial soft-argmax peak on
+    it (CLIPort / Perceiver-style cross-attention with one query per head).
+    """
+
+    def __init__(self, channels: int, cond_dim: int) -> None:
+        super().__init__()
+        self.heads = ATTENTION_HEADS
+        self.key = nn.Conv2d(channels, ATTENTION_HEADS * ATTENTION_KEY_DIM, kernel_size=1)
+        self.value = nn.Conv2d(channels, ATTENTION_HEADS * ATTENTION_VALUE_DIM, kernel_size=1)
+        self.query = nn.Linear(cond_dim, ATTENTION_HEADS * ATTENTION_KEY_DIM)
+        self.out_dim = ATTENTION_HEADS * (2 + ATTENTION_VALUE_DIM)
+
+    def forward(self, x: Tensor, cond: Tensor) -> Tensor:
+        n, _, h, w = x.shape
+        keys = self.key(x).reshape(n, self.heads, ATTENTION_KEY_DIM, h * w)
+        values = self.value(x).reshape(n, self.heads, ATTENTION_VALUE_DIM, h * w)
+        query = self.query(cond).reshape(n, self.heads, ATTENTION_KEY_DIM, 1)
+        logits = (keys * query).sum(dim=2) / math.sqrt(ATTENTION_KEY_DIM)  # (n, heads, h*w)
+        weights = torch.softmax(logits, dim=-1)
+        xs, ys = _pixel_grid(h, w, x.dtype)
+        where = torch.stack([(weights * xs).sum(-1), (weights * ys).sum(-1)], dim=-1)
+        what = (values * weights[:, :, None, :]).sum(-1)  # (n, heads, value_dim)
+        return torch.cat([where.flatten(1), what.flatten(1)], dim=-1)
+
+
 class VisionEncoder(nn.Module):
     """Language-conditioned CNN shared by all cameras; a learned embedding tells them apart.
 
     pooling "mean": global average of the last feature map; "keypoints": the average plus a
-    spatial soft-argmax (x, y) per channel, so the context knows where the named object is.
+    spatial soft-argmax (x, y) per channel, so the context knows where the named object is;
+    "attention": the average plus LanguageAttentionPool (language queries over the map).
     """
 
     def __init__(
@@ -92,6 +134,9 @@ class VisionEncoder(nn.Module):
         )
         self.pooling = pooling
         per_camera = channels[-1] * (3 if pooling == "keypoints" else 1)
+        if pooling == "attention":
+            self.attend = LanguageAttentionPool(channels[-1], cond_dim)
+            per_camera += self.attend.out_dim
         self.camera_embedding = nn.Parameter(torch.zeros(n_cameras, per_camera))
         self.out_dim = n_cameras * per_camera
 
@@ -104,6 +149,8 @@ class VisionEncoder(nn.Module):
         pooled = x.mean(dim=(2, 3))
         if self.pooling == "keypoints":
             pooled = torch.cat([pooled, spatial_soft_argmax(x)], dim=-1)
+        elif self.pooling == "attention":
+            pooled = torch.cat([pooled, self.attend(x, cond_rep)], dim=-1)
         return (pooled.reshape(batch, n_cams, -1) + self.camera_embedding).flatten(1)
 
 
@@ -213,10 +260,13 @@ class VlaNet(nn.Module):
         self.aux_dim = aux_dim
         if aux_dim > 0:
             # Auxiliary grounding head, used only by the training loss: it regresses where the
-            # named object and the task's goal are (simulator ground truth) from the context,
-            # which forces the language-conditioned vision features to localise them.
+            # named object and the task's goal are (simulator ground truth) from the image
+            # features and the instruction alone. Not from the joint state: mid-task the arm's
+            # posture gives the cube away, and a head that may read it never learns to look.
             self.aux_head = nn.Sequential(
-                nn.Linear(hidden_dim, hidden_dim), nn.SiLU(), nn.Linear(hidden_dim, aux_dim)
+                nn.Linear(self.vision.out_dim + hidden_dim, hidden_dim),
+                nn.SiLU(),
+                nn.Linear(hidden_dim, aux_dim),
             )
             self.register_buffer("aux_mean", torch.zeros(aux_dim))
             self.register_buffer("aux_std", torch.ones(aux_dim))
@@ -225,12 +275,20 @@ class VlaNet(nn.Module):
 
     def encode(self, images: Tensor, state: Tensor, lang: Tensor) -> Tensor:
         """(B, cams, C, H, W) in [0, 1], raw state (B, J), embedding (B, L) -> context (B, D)."""
+        return self.encode_with_grounding(images, state, lang)[0]
+
+    def encode_with_grounding(
+        self, images: Tensor, state: Tensor, lang: Tensor
+    ) -> tuple[Tensor, Tensor]:
+        """(context (B, D), grounding features (B, vision + D)): the latter, image features and
+        the instruction without the joint state, are what the aux head reads."""
         if self.lang_norm:
             lang = (lang - self.lang_mean) / self.lang_std
         cond = self.lang(lang)
         state_n = (state - self.state_mean) / self.state_std
-        fused = torch.cat([self.vision(images - 0.5, cond), self.state(state_n), cond], dim=-1)
-        return self.context(fused)
+        vision = self.vision(images - 0.5, cond)
+        fused = torch.cat([vision, self.state(state_n), cond], dim=-1)
+        return self.context(fused), torch.cat([vision, cond], dim=-1)
 
     def state_offset(self, state: Tensor) -> Tensor:
         """(B, 1, A) subtracted from raw actions before normalisation: the measured joints in
@@ -249,14 +307,15 @@ class VlaNet(nn.Module):
         """Normalised (B, H, A) -> raw units."""
         return actions_n * self.action_std + self.action_mean
 
-    def aux_prediction(self, context: Tensor) -> Tensor:
-        """(B, aux_dim) grounding prediction in raw units (metres)."""
-        return self.aux_head(context) * self.aux_std + self.aux_mean
+    def aux_prediction(self, grounding: Tensor) -> Tensor:
+        """(B, aux_dim) grounding prediction in raw units (metres) from encode_with_grounding's
+        second output."""
+        return self.aux_head(grounding) * self.aux_std + self.aux_mean
 
-    def aux_loss(self, context: Tensor, targets: Tensor) -> Tensor:
+    def aux_loss(self, grounding: Tensor, targets: Tensor) -> Tensor:
         """Per-sample mean squared error (B,) of the grounding head in normalised units."""
         target_n = (targets - self.aux_mean) / self.aux_std
-        return ((self.aux_head(context) - target_n) ** 2).mean(dim=1)
+        return ((self.aux_head(grounding) - target_n) ** 2).mean(dim=1)
 
     # -------------------------------------------------------------- flow head
 

@@ -97,8 +97,11 @@ class ChunkDataset:
         return Observation(
             images={k: np.asarray(episode.images[k][t]) for k in self.spec.image_keys},
             depth={k: np.asarray(episode.depth[k][t]) for k in episode.depth},
-            joint_names=self.spec.joint_names,
-            joint_positions=np.asarray(episode.joint_positions[t]),
+            joint_names=self.spec.observed_joints,
+            joint_positions=np.concatenate(
+                [np.asarray(episode.joint_positions[t])]
+                + ([] if episode.extra_state is None else [np.asarray(episode.extra_state[t])])
+            ),
             instruction=episode.instruction,
             stamp_s=stamp_s,
         )

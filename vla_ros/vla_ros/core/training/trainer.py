@@ -145,7 +145,7 @@ def train(
         batch_langs = torch.from_numpy(np.stack(langs).astype(np.float32))
         batch_targets = torch.from_numpy(np.stack(targets).astype(np.float32))
         batch_targets = batch_targets - net.state_offset(batch_states)
-        context = net.encode(batch_images, batch_states, batch_langs)
+        context, grounding = net.encode_with_grounding(batch_images, batch_states, batch_langs)
         if model_config.head == "flow":
             noise = torch.randn_like(batch_targets)
             t = torch.rand(len(index))
@@ -154,7 +154,7 @@ def train(
             loss = net.token_loss(context, batch_targets).mean()
         if aux_targets is not None and train_config.aux_weight > 0.0:
             batch_aux = torch.from_numpy(np.stack(aux).astype(np.float32))
-            loss = loss + train_config.aux_weight * net.aux_loss(context, batch_aux).mean()
+            loss = loss + train_config.aux_weight * net.aux_loss(grounding, batch_aux).mean()
         optimiser.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(net.parameters(), train_config.grad_clip_norm)
