@@ -264,3 +264,106 @@ def test_checker_rejects_bad_input(checker_cls):
         checker.set_scene([ball, ball])
     with pytest.raises(ValueError, match="named like robot links"):
         checker.set_scene([SceneObject("link_2", "sphere", (0.1,), (1, 1, 1))])
+
+
+def _cold_gjk(checker) -> None:
+    """Start every GJK of the checker's data from the default guess: its answers then do not
+    depend on earlier queries (pinocchio warm-starts each pair from its last answer, which
+    moves distances by up to ~1e-6 m), so two query paths must agree to the bit."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # enable_cached_gjk_guess
+        for value in vars(checker).values():
+            if isinstance(value, pin.GeometryData):
+                for request in value.distanceRequests:
+                    request.enable_cached_gjk_guess = False
+
+
+PATH_SCENE = [
+    SceneObject("table", "box", (1.2, 1.2, 0.04), (0.3, 0.0, -0.03)),
+    SceneObject("crate", "box", (0.2, 0.3, 0.25), (0.45, 0.25, 0.125), (0, 0, 0.38, 0.92)),
+    SceneObject("ball", "sphere", (0.08,), (0.35, -0.3, 0.5)),
+    SceneObject("post", "cylinder", (0.05, 0.8), (-0.4, 0.2, 0.4)),
+]
+
+
+@pytest.mark.parametrize("padding", [0.0, 0.02])
+@pytest.mark.parametrize("name", ROBOTS)
+def test_path_query_agrees_with_state_distances(name, padding):
+    """The path query's bounds are lower bounds of coal's distances (or <= 0 for pairs in
+    contact); per state it finds check()'s collision pairs and every minimum within the
+    limits; over states the exact smallest distance; frames as state_distances."""
+    model = robot_model(name)
+    checker = EmbeddedCollisionChecker(
+        model, padding_m=padding, allowed_scene_contacts=[("base_link", "table")]
+    )
+    checker.set_scene(PATH_SCENE)
+    _cold_gjk(checker)
+    frames = (model.tool_frame,)
+    lo, hi = model.limits.lower_rad, model.limits.upper_rad
+    rng = np.random.default_rng(11)
+    n_self = len(checker._layout.self_pairs)
+    seen = {"contact": 0, "near": 0, "far": 0}
+    for _ in range(60):
+        start = rng.uniform(lo, hi)
+        states = np.clip(start + np.cumsum(rng.uniform(-0.08, 0.08, (8, model.dof)), 0), lo, hi)
+        query = checker.path_query(states, frames)
+        assert query is not None
+        exact = []
+        for index, q in enumerate(states):
+            expected = checker.state_distances(q, frames)
+            # every pair's distance, from the (independent) full report path
+            checker._update_placements(model.full_configuration(q))
+            checker._distance_passes()
+            distances = np.array(
+                [
+                    (checker._self_data if i < n_self else checker._scene_data)
+                    .distanceResults[i]
+                    .min_distance
+                    for i in range(len(checker._pairs))
+                ]
+            )
+            bounds = query._bounds[index]
+            assert (bounds[distances > 0] <= distances[distances > 0]).all()
+            assert (bounds[distances <= 0] <= 0).all()
+            self_min, scene_min, pairs = query.minima(index, 0.03, 0.1)
+            self_limit, scene_limit = max(0.03, padding), max(0.1, padding)
+            s, c = expected.min_self_distance_m, expected.min_scene_distance_m
+            assert self_min == (s if s <= self_limit else math.inf)
+            assert scene_min == (c if c <= scene_limit else math.inf)
+            assert pairs == expected.colliding_pairs
+            assert query.frame_positions(index) == expected.frame_positions
+            exact.append(min(s, c))
+            seen["contact" if pairs else "near" if min(s, c) <= 0.1 else "far"] += 1
+        count = int(rng.integers(1, 9))
+        assert query.min_distance(count) == min(exact[:count])
+    assert min(seen.values()) > 0, seen  # the paths covered contact, near and free states
+
+
+def test_path_query_needs_supported_kinematics(monkeypatch):
+    """Without batched kinematics for the model the checker offers no path query (the gate
+    then checks state by state)."""
+    import vla_ros.core.collision as collision
+
+    def unsupported(self, robot):
+        raise ValueError("not a 1-DoF R or P joint")
+
+    monkeypatch.setattr(collision._ArmKinematics, "__init__", unsupported)
+    checker = EmbeddedCollisionChecker(robot_model("arm7"))
+    checker.set_scene(PATH_SCENE)
+    assert checker.path_query(np.zeros((3, 7))) is None
+
+
+@pytest.mark.parametrize("name", ROBOTS)
+def test_full_configurations_match_one_by_one(name):
+    model = robot_model(name)
+    rng = np.random.default_rng(3)
+    qs = np.array([model.random_configuration(rng) for _ in range(5)])
+    batch = model.full_configurations(qs)
+    for q, row in zip(qs, batch, strict=True):
+        assert np.array_equal(row, model.full_configuration(q))
+    with pytest.raises(ValueError):
+        model.full_configurations(np.zeros(model.dof))
+    with pytest.raises(ValueError):
+        model.full_configurations(np.full((2, model.dof), np.nan))

@@ -611,3 +611,63 @@ def test_gate_fast_path_agrees_with_the_model_fk_path():
             assert a.obstacle_distance_m == pytest.approx(b.obstacle_distance_m, abs=1e-5)
         reasons.add(a.reason.split(":")[0])
     assert {"", "outside_workspace", "collision"} <= reasons
+
+
+@pytest.mark.parametrize("robot", ["vla_arm6", "arm7"])
+def test_gate_walk_matches_checking_every_state(robot):
+    """walk() (bounded distances, the embedded checker's path query) gives what check() on
+    each state in turn gives: the scales of the valid prefix, the first failing verdict
+    (reason, pairs, clearance) and the smallest clearance; so does the state-by-state
+    fallback for checkers without a path query. GJK runs without warm starts here, so
+    distances agree to the bit."""
+    import warnings
+
+    import pinocchio as pin
+
+    from vla_ros.core.safety.gate import PathGate
+
+    safety, model, _ = make_filter(robot)
+    gate = safety.gate
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        for value in vars(gate._checker).values():
+            if isinstance(value, pin.GeometryData):
+                for request in value.distanceRequests:
+                    request.enable_cached_gjk_guess = False
+
+    class Plain:  # no path query: walk() checks state by state
+        def __init__(self, inner):
+            self.inner = inner
+
+        def check(self, q, *, with_distance=True):
+            return self.inner.check(q, with_distance=with_distance)
+
+    cfg = safety.config
+    plain = PathGate(
+        model, Plain(gate._checker), cfg.collision, cfg.workspace, cfg.keep_out_zones,
+        cfg.cartesian_frames,
+    )  # fmt: skip
+    assert gate._path_query is not None and plain._path_query is None
+    rng = np.random.default_rng(5)
+    lo, hi = safety.limits.lower_rad, safety.limits.upper_rad
+    reasons = set()
+    for _ in range(150):
+        start = rng.uniform(lo, hi)
+        steps = rng.uniform(-0.05, 0.05, (int(rng.integers(1, 12)), len(lo)))
+        states = np.clip(start + np.cumsum(steps, axis=0), lo, hi)
+        scales, nearest, failure = [], math.inf, None
+        for q in states:
+            verdict = gate.check(q)
+            if not verdict.valid:
+                failure = verdict
+                break
+            scales.append(verdict.scale)
+            nearest = min(nearest, verdict.obstacle_distance_m)
+        for walker in (gate, plain):
+            walk = walker.walk(states)
+            assert walk.scales == tuple(scales)
+            assert walk.min_obstacle_distance_m == nearest
+            assert walk.failure == failure
+        reasons.add("" if failure is None else failure.reason.split(":")[0])
+        reasons.add("slowed" if any(s < 1.0 for s in scales) else "")
+    assert {"", "slowed", "collision", "outside_workspace"} <= reasons, reasons

@@ -17,10 +17,17 @@ from typing import Any, NamedTuple, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from vla_ros.core.robot_model import RobotModel
+from vla_ros.core.robot_model import RobotModel, _link_points_for
 
 SHAPES = ("box", "cylinder", "sphere", "mesh")
 _DIMENSION_COUNT = {"box": 3, "cylinder": 2, "sphere": 1}
+# Path queries skip a pair only when a lower bound of its distance, less this margin [m],
+# lies above the limit asked for. The bounds are exact geometry up to floating-point error
+# (~1e-15 m); the margin is far above that and above coal's GJK tolerance (1e-6), so a
+# skipped pair is never within the limit in coal's own answer either.
+_BOUND_MARGIN_M = 1e-3
+# The numpy forward kinematics behind those bounds must reproduce pinocchio's to this [m].
+_KINEMATICS_TOLERANCE_M = 1e-9
 
 
 @dataclass(frozen=True)
@@ -261,6 +268,404 @@ def _validate_padding(padding_m: float) -> float:
     return float(padding_m)
 
 
+class _ArmKinematics:
+    """Forward kinematics of the planning group for many states at once (numpy), giving the
+    centres of spheres that cover every robot collision shape (RobotModel.link_points'
+    points and radii). Used only for lower bounds of pair distances: every distance that
+    decides anything comes from pinocchio + coal.
+
+    Each group joint must move its child as a 1-DoF revolute or prismatic joint, and every
+    other joint sits at its fixed position (gripper at its default): then each shape is
+    fixed in the frame of its nearest group-joint ancestor. Construction checks the result
+    against pinocchio and raises ValueError where the model does not fit.
+    """
+
+    def __init__(self, robot: RobotModel) -> None:
+        import pinocchio as pin
+
+        model = robot.pin_model
+        dof = len(robot.joint_names)
+        arm = [int(model.getJointId(name)) for name in robot.joint_names]
+        slot_of = {joint: index + 1 for index, joint in enumerate(arm)}  # 0: the URDF root
+        parents = [int(p) for p in model.parents]
+        owner = [0] * model.njoints  # slot of each joint's nearest group joint (or itself)
+        for joint in range(1, model.njoints):  # pinocchio orders parents before children
+            owner[joint] = slot_of.get(joint, owner[parents[joint]])
+        data = model.createData()
+        zero = np.zeros(dof)
+        pin.forwardKinematics(model, data, robot.full_configuration(zero))
+        at_zero = [
+            np.array(data.oMi[j].homogeneous, dtype=np.float64) for j in range(model.njoints)
+        ]
+        slot_pose = [np.eye(4)] + [at_zero[j] for j in arm]
+        # joint transform H_k(q) = C_k (I + sin q K_k + (1 - cos q) K_k^2 + q V_k), as 4x4
+        const, rot1, rot2, shift = (np.zeros((dof, 4, 4)) for _ in range(4))
+        for index, joint in enumerate(arm):
+            const[index] = np.linalg.solve(slot_pose[owner[parents[joint]]], slot_pose[index + 1])
+            unit = zero.copy()
+            unit[index] = 1.0
+            pin.forwardKinematics(model, data, robot.full_configuration(unit))
+            motion = pin.log6(pin.SE3(at_zero[joint]).actInv(data.oMi[joint]))
+            w = np.asarray(motion.angular, dtype=np.float64)
+            v = np.asarray(motion.linear, dtype=np.float64)
+            if abs(np.linalg.norm(w) - 1.0) < 1e-9 and np.linalg.norm(v) < 1e-9:
+                skew = np.zeros((4, 4))
+                skew[:3, :3] = [[0.0, -w[2], w[1]], [w[2], 0.0, -w[0]], [-w[1], w[0], 0.0]]
+                rot1[index], rot2[index] = const[index] @ skew, const[index] @ skew @ skew
+            elif np.linalg.norm(w) < 1e-9 and abs(np.linalg.norm(v) - 1.0) < 1e-9:
+                shift[index, :3, 3] = const[index, :3, :3] @ v
+            else:
+                raise ValueError(f"joint {robot.joint_names[index]} is not a 1-DoF R or P joint")
+        # H_k(q) = [1, sin q, cos q, q] @ terms_k, all joints in one matmul
+        self._terms = np.stack(
+            [
+                (const + rot2).reshape(dof, 16),
+                rot1.reshape(dof, 16),
+                -rot2.reshape(dof, 16),
+                shift.reshape(dof, 16),
+            ],
+            axis=1,
+        )  # (dof, 4, 16)
+        order = sorted(range(dof), key=lambda i: arm[i])  # parents first
+        self._chain = [(index + 1, owner[parents[arm[index]]], index) for index in order]
+        # every sphere centre as one column of a block matrix over the joint frames:
+        # centres (N, 3, P) = [pose_1[:3], ..., pose_dof[:3]] (N, 3, 4 dof) @ block (4 dof, P)
+        # plus the centres fixed in the root frame
+        centres, radii, geometry = [], [], []
+        enclosing: list[tuple[tuple[int, np.ndarray], float]] = []
+        for index, obj in enumerate(robot.collision_model.geometryObjects):
+            points, radius = _link_points_for(obj.geometry)
+            slot = owner[int(obj.parentJoint)]
+            in_slot = np.linalg.solve(
+                slot_pose[slot],
+                at_zero[int(obj.parentJoint)] @ np.asarray(obj.placement.homogeneous),
+            )
+            in_slot_points = points @ in_slot[:3, :3].T + in_slot[:3, 3]
+            for point in in_slot_points:
+                centres.append((slot, point))
+                radii.append(radius)
+                geometry.append(index)
+            # one sphere around the whole shape: its points' box centre, reaching every sphere
+            middle = (in_slot_points.min(axis=0) + in_slot_points.max(axis=0)) / 2.0
+            reach = float(np.max(np.linalg.norm(in_slot_points - middle, axis=1))) + radius
+            enclosing.append(((slot, middle), reach))
+        self.n_points = len(centres)
+        self.shape_radii = np.asarray([r for _, r in enclosing], dtype=np.float64)
+        centres += [c for c, _ in enclosing]
+        self._block = np.zeros((4 * dof, len(centres)))
+        self._fixed = np.zeros((3, len(centres)))
+        for column, (slot, point) in enumerate(centres):
+            if slot == 0:
+                self._fixed[:, column] = point
+            else:
+                self._block[4 * (slot - 1) : 4 * slot, column] = (*point, 1.0)
+        self.point_radii = np.asarray(radii, dtype=np.float64)
+        self.point_geometry = np.asarray(geometry, dtype=np.intp)
+        self._verify(robot)
+
+    def points(self, qs: np.ndarray) -> np.ndarray:
+        """(N, 3, P + G) sphere centres (URDF root frame, one column per sphere) for (N, dof)
+        states: the P covering spheres (radii point_radii), then one enclosing sphere per
+        shape (radii shape_radii)."""
+        angles = qs.T  # (dof, N)
+        coefficients = np.empty((*angles.shape, 4))
+        coefficients[:, :, 0] = 1.0
+        np.sin(angles, out=coefficients[:, :, 1])
+        np.cos(angles, out=coefficients[:, :, 2])
+        coefficients[:, :, 3] = angles
+        joint = np.matmul(coefficients, self._terms).reshape(*angles.shape, 4, 4)
+        poses: list[np.ndarray] = [np.empty(0)] * (len(self._chain) + 1)
+        for slot, parent, index in self._chain:
+            poses[slot] = joint[index] if parent == 0 else np.matmul(poses[parent], joint[index])
+        # (N, 4, 4 dof) @ (4 dof, P + G): the fourth row is unused
+        centres = np.matmul(np.concatenate(poses[1:], axis=2), self._block)
+        return centres[:, :3] + self._fixed
+
+    def _verify(self, robot: RobotModel) -> None:
+        """Raise ValueError unless points() matches pinocchio's placements."""
+        import pinocchio as pin
+
+        model, geom = robot.pin_model, robot.collision_model
+        data, geom_data = model.createData(), pin.GeometryData(geom)
+        rng = np.random.default_rng(0)
+        states = [np.zeros(len(robot.joint_names))]
+        states += [robot.random_configuration(rng) for _ in range(6)]
+        ours = self.points(np.array(states))
+        for state, points in zip(states, ours, strict=True):
+            pin.updateGeometryPlacements(
+                model, data, geom, geom_data, robot.full_configuration(state)
+            )
+            for index, obj in enumerate(geom.geometryObjects):
+                pose = np.asarray(geom_data.oMg[index].homogeneous)
+                local, _ = _link_points_for(obj.geometry)
+                expected = local @ pose[:3, :3].T + pose[:3, 3]
+                got = points[:, : self.n_points][:, self.point_geometry == index].T
+                if not np.allclose(got, expected, rtol=0.0, atol=_KINEMATICS_TOLERANCE_M):
+                    raise ValueError(f"batched kinematics disagree with pinocchio at {obj.name}")
+
+
+class _PairBounds:
+    """Lower bounds of every checked pair's distance for a batch of states: robot-robot
+    pairs from one sphere enclosing each shape, robot-scene pairs from the spheres covering
+    the robot shape (RobotModel.link_points') against the object's bounding box (coal's
+    local AABB, posed). The covering spheres of one shape share one radius, so a scene
+    pair's bound is sqrt(smallest squared distance of their centres to the box) - radius.
+    (Every pair of covering spheres would bound robot-robot pairs more tightly but costs
+    more than the exact distances it saves.)"""
+
+    def __init__(
+        self, kinematics: _ArmKinematics, geom: Any, layout: _Layout, n_robot: int
+    ) -> None:
+        owner = kinematics.point_geometry
+        members = [np.flatnonzero(owner == g) for g in range(n_robot)]
+        radius = [float(kinematics.point_radii[m[0]]) if len(m) else 0.0 for m in members]
+        self._kinematics = kinematics
+        self._n_points = kinematics.n_points
+        self._self = None
+        if layout.self_pairs:  # robot-robot: one sphere enclosing each shape
+            reach = kinematics.shape_radii
+            self._self = (
+                np.asarray([self._n_points + a for a, _ in layout.self_pairs], dtype=np.intp),
+                np.asarray([self._n_points + b for _, b in layout.self_pairs], dtype=np.intp),
+                np.asarray([reach[a] + reach[b] for a, b in layout.self_pairs]) + _BOUND_MARGIN_M,
+            )
+        objects = list(geom.geometryObjects[n_robot:])
+        rot_t = np.zeros((3 * len(objects), 3))
+        offset = np.zeros((3 * len(objects), 1))
+        half = np.zeros((3 * len(objects), 1))
+        for k, obj in enumerate(objects):
+            shape = obj.geometry
+            shape.computeLocalAABB()
+            lo = np.asarray(shape.aabb_local.min_, dtype=np.float64)
+            hi = np.asarray(shape.aabb_local.max_, dtype=np.float64)
+            pose = np.asarray(obj.placement.homogeneous, dtype=np.float64)
+            if np.isfinite(lo).all() and np.isfinite(hi).all():
+                centre, extent = (lo + hi) / 2.0, (hi - lo) / 2.0
+            else:  # unbounded (plane, halfspace): no bound, always computed
+                centre, extent = np.zeros(3), np.full(3, np.inf)
+            # box frame: R^T x - (R^T t + c)
+            rot_t[3 * k : 3 * k + 3] = pose[:3, :3].T
+            offset[3 * k : 3 * k + 3, 0] = pose[:3, :3].T @ pose[:3, 3] + centre
+            half[3 * k : 3 * k + 3, 0] = extent
+        # the covering spheres of one shape are consecutive: their nearest to each box by one
+        # reduceat over shapes, then each scene pair picks its (object, shape) entry
+        first = [int(m[0]) for m in members]
+        if first != sorted(first) or any(
+            not np.array_equal(m, np.arange(m[0], m[0] + len(m))) for m in members
+        ):
+            raise ValueError("covering spheres are not grouped by shape")
+        self._scene = None
+        if layout.scene_pairs:
+            self._scene = (
+                rot_t,
+                offset,
+                half,
+                np.asarray(first, dtype=np.intp),
+                np.asarray(
+                    [(b - n_robot) * n_robot + a for a, b in layout.scene_pairs], dtype=np.intp
+                ),
+                np.asarray([radius[a] for a, _ in layout.scene_pairs]) + _BOUND_MARGIN_M,
+                len(objects),
+            )
+        self._n_pairs = len(layout.self_pairs) + len(layout.scene_pairs)
+        self._n_self = len(layout.self_pairs)
+
+    def lower_bounds(self, qs: np.ndarray) -> np.ndarray:
+        """(N, pairs) bounds less the margin, in the checker's pair order (self pairs first).
+
+        A positive bound is below the pair's distance. A bound <= 0 (overlapping spheres,
+        or a shape without a finite box) bounds nothing: every pair in contact has one, and
+        a penetration may be deeper than the spheres'.
+        """
+        spheres = self._kinematics.points(qs)  # (N, 3, P + G)
+        count = len(qs)
+        bounds = np.empty((count, self._n_pairs))
+        n_self = self._n_self
+        if self._self is not None:  # robot-robot: the shapes' enclosing spheres
+            a, b, reach = self._self
+            gap = spheres[:, :, a] - spheres[:, :, b]
+            square = np.einsum("nkm,nkm->nm", gap, gap)
+            np.subtract(np.sqrt(square), reach, out=bounds[:, :n_self])
+        if self._scene is not None:
+            rot_t, offset, half, first, pick, radius, n_objects = self._scene
+            points = spheres[:, :, : self._n_points]
+            local = np.matmul(rot_t, points)  # (N, 3 K, P) in each box's frame
+            local -= offset
+            outside = np.abs(local, out=local)
+            outside -= half
+            np.maximum(outside, 0.0, out=outside)
+            outside *= outside
+            square = outside.reshape(count, n_objects, 3, -1).sum(axis=2)  # (N, K, P)
+            nearest = np.minimum.reduceat(square, first, axis=2).reshape(count, -1)[:, pick]
+            np.subtract(np.sqrt(nearest), radius, out=bounds[:, n_self:])
+        return bounds
+
+
+class PathQuery:
+    """Distances along a path of states (EmbeddedCollisionChecker.path_query).
+
+    Exact coal distances are computed only where they can matter: for a state, the pairs
+    whose lower bound is within the limit asked for (every other pair is farther than the
+    limit), nearest bound first, skipping those that can no longer undercut what was found;
+    for the smallest distance over several states, branch and bound over the bounds. Every
+    distance it reports is coal's value for that pair, as check() gives it.
+    """
+
+    def __init__(
+        self,
+        checker: EmbeddedCollisionChecker,
+        qf: npt.NDArray[np.float64],
+        bounds: npt.NDArray[np.float64],
+        frames: Sequence[str],
+    ) -> None:
+        self._checker = checker
+        self._qf = qf
+        self._bounds = bounds
+        self._frame_ids = [checker.robot.frame_id(f) for f in frames]
+        self._n_pairs = bounds.shape[1]
+        self._known: dict[int, float] = {}  # state * pairs + pair -> coal distance
+        self._state_min = [math.inf] * len(bounds)  # smallest distance computed per state
+        self._candidates: dict[tuple[float, float], list[list[int]]] = {}
+        self._placed = -1
+
+    def _place(self, index: int) -> None:
+        """Forward kinematics and geometry placements of state `index`."""
+        if self._placed != index:
+            import pinocchio as pin
+
+            c = self._checker
+            pin.updateGeometryPlacements(
+                c.robot.pin_model, c._path_data, c._geom, c._path_geom_data, self._qf[index]
+            )
+            self._placed = index
+
+    def _distance(self, index: int, pair: int) -> float:
+        """coal's distance of `pair` in state `index` (computed once)."""
+        import pinocchio as pin
+
+        key = index * self._n_pairs + pair
+        distance = self._known.get(key)
+        if distance is None:
+            self._place(index)
+            c = self._checker
+            distance = pin.computeDistance(c._geom, c._path_geom_data, pair).min_distance
+            self._known[key] = distance
+            self._state_min[index] = min(self._state_min[index], distance)
+        return distance
+
+    def _within(self, self_limit: float, scene_limit: float) -> list[list[int]]:
+        """Per state, the pairs whose bound is within their class's limit, nearest first."""
+        key = (self_limit, scene_limit)
+        found = self._candidates.get(key)
+        if found is None:
+            n_self = self._checker._n_self
+            limits = np.empty(self._bounds.shape[1])
+            limits[:n_self], limits[n_self:] = self_limit, scene_limit
+            inside = self._bounds <= limits
+            order = np.argsort(np.where(inside, self._bounds, np.inf), axis=1, kind="stable")
+            counts = inside.sum(axis=1).tolist()
+            found = [row[:count] for row, count in zip(order.tolist(), counts, strict=True)]
+            self._candidates[key] = found
+        return found
+
+    def frame_positions(self, index: int) -> list[list[float]]:
+        """[x, y, z] of each frame in the base frame, state `index` (pinocchio's FK, as
+        state_distances gives them)."""
+        import pinocchio as pin
+
+        self._place(index)
+        c = self._checker
+        positions = []
+        model, data, root_base = c.robot.pin_model, c._path_data, c._root_base
+        for fid in self._frame_ids:
+            world = pin.updateFramePlacement(model, data, fid).translation
+            if root_base is not None:  # row vector: R_b^T (p - t_b) is (p - t_b) @ R_b
+                world = (world - root_base[:3, 3]) @ root_base[:3, :3]
+            positions.append(world.tolist())
+        return positions
+
+    def minima(
+        self, index: int, self_limit_m: float, scene_limit_m: float
+    ) -> tuple[float, float, tuple[tuple[str, str], ...]]:
+        """State `index`: (smallest self distance, smallest scene distance, pairs in
+        collision). The pairs are exact (check()'s colliding_pairs); a minimum is coal's
+        where it is within its limit and inf where it is larger (a limit below the
+        padding counts as the padding)."""
+        c = self._checker
+        padding = c.padding_m
+        self_limit = self_limit_m if self_limit_m > padding else padding
+        scene_limit = scene_limit_m if scene_limit_m > padding else padding
+        candidates = self._within(self_limit, scene_limit)[index]
+        if not candidates:
+            return math.inf, math.inf, ()
+        import pinocchio as pin
+
+        self_min = scene_min = math.inf
+        colliding = []
+        n_self, known, base = c._n_self, self._known, index * self._n_pairs
+        compute, geom, geom_data = pin.computeDistance, c._geom, c._path_geom_data
+        bounds = self._bounds[index].tolist()
+        # nearest bound first: once a class's smallest distance so far is at or below a
+        # pair's bound, that pair can neither be nearer nor in contact (its bound is
+        # positive and not below the padding), so it is skipped
+        for pair in candidates:
+            bound = bounds[pair]
+            in_self = pair < n_self
+            if bound >= (self_min if in_self else scene_min) and bound > 0.0 and bound >= padding:
+                continue
+            distance = known.get(base + pair)
+            if distance is None:
+                self._place(index)
+                distance = compute(geom, geom_data, pair).min_distance
+                known[base + pair] = distance
+            if in_self:
+                self_min = distance if distance < self_min else self_min
+            elif distance < scene_min:
+                scene_min = distance
+            if distance <= 0.0 or distance < padding:
+                colliding.append(c._pairs[pair])
+        self._state_min[index] = min(self._state_min[index], self_min, scene_min)
+        found: tuple[tuple[str, str], ...] = ()
+        if colliding:
+            found = tuple(sorted({_pair_names(c._layout.names, p) for p in colliding}))
+        return (
+            self_min if self_min <= self_limit else math.inf,
+            scene_min if scene_min <= scene_limit else math.inf,
+            found,
+        )
+
+    def state(self, index: int, self_limit_m: float, scene_limit_m: float) -> StateDistances:
+        """frame_positions and minima of state `index` in one record."""
+        positions = self.frame_positions(index)
+        self_min, scene_min, pairs = self.minima(index, self_limit_m, scene_limit_m)
+        return StateDistances(bool(pairs), self_min, scene_min, pairs, positions)
+
+    def min_distance(self, count: int) -> float:
+        """Smallest distance of any checked pair over states 0..count-1 (inf without pairs):
+        the exact minimum, from the pairs whose bounds could undercut the best found."""
+        pairs = self._bounds.shape[1]
+        if count <= 0 or pairs == 0:
+            return math.inf
+        best = min(self._state_min[:count])
+        bounds = self._bounds[:count]
+        # a positive bound is below the distance; a bound <= 0 says nothing (the spheres
+        # overlap, and a penetration can be deeper than theirs): those pairs are computed
+        flat_bounds = bounds.ravel()
+        candidates = np.flatnonzero((flat_bounds < best) | (flat_bounds <= 0.0))
+        if not len(candidates):
+            return best
+        candidate_bounds = flat_bounds[candidates]
+        order = np.argsort(candidate_bounds, kind="stable")
+        for flat, bound in zip(
+            candidates[order].tolist(), candidate_bounds[order].tolist(), strict=True
+        ):
+            if bound > 0.0 and bound >= best:
+                break
+            distance = self._distance(flat // pairs, flat % pairs)
+            best = distance if distance < best else best
+        return best
+
+
 class EmbeddedCollisionChecker:
     """pinocchio + coal checker: URDF collision shapes, SRDF disabled pairs, scene objects.
 
@@ -286,6 +691,13 @@ class EmbeddedCollisionChecker:
         self._root_base: npt.NDArray[np.float64] | None = (
             None if np.array_equal(root_base, np.eye(4)) else root_base
         )
+        # path queries (path_query) keep their own data: check() in between changes nothing
+        self._path_data = robot.pin_model.createData()
+        self._kinematics: _ArmKinematics | None
+        try:
+            self._kinematics = _ArmKinematics(robot)
+        except ValueError:  # a joint the batched bounds do not model: no path queries
+            self._kinematics = None
         self.set_scene(())
 
     def state_distances(self, q: npt.ArrayLike, frames: Sequence[str] = ()) -> StateDistances:
@@ -324,6 +736,7 @@ class EmbeddedCollisionChecker:
         for a, b in layout.self_pairs + layout.scene_pairs:
             geom.addCollisionPair(pin.CollisionPair(a, b))
         n_self = len(layout.self_pairs)
+        self._n_self = n_self
         self_data, scene_data = pin.GeometryData(geom), pin.GeometryData(geom)
         # Two data objects over one model: pinocchio's computeDistances returns the index of
         # the closest active pair, so this gives self and scene minima without a Python loop.
@@ -348,6 +761,23 @@ class EmbeddedCollisionChecker:
             for index, (a, b) in enumerate(self._pairs)
             if a in meshes or b in meshes
         ]
+        self._path_geom_data = pin.GeometryData(geom)
+        n_robot = len(self.robot.collision_model.geometryObjects)
+        self._bounds = (
+            None
+            if self._kinematics is None or not self._pairs
+            else _PairBounds(self._kinematics, geom, layout, n_robot)
+        )
+
+    def path_query(self, qs: npt.ArrayLike, frames: Sequence[str] = ()) -> PathQuery | None:
+        """Distances along the (N, dof) states qs, computed on demand (see PathQuery), or
+        None where this robot's kinematics do not allow the bounds (then check each state
+        with state_distances). ValueError on malformed states."""
+        if self._bounds is None:
+            return None
+        states = np.asarray(qs, dtype=np.float64)
+        qf = self.robot.full_configurations(states)
+        return PathQuery(self, qf, self._bounds.lower_bounds(states), frames)
 
     def check(
         self,

@@ -405,6 +405,27 @@ class RobotModel:
             qf[self._gripper_q] = g
         return qf
 
+    def full_configurations(self, qs: npt.ArrayLike) -> FloatArray:
+        """(N, nq) full_configuration(q) of each row of an (N, dof) array of group states,
+        gripper at `default_gripper`, in one pass; ValueError on a bad shape or NaN/inf."""
+        q_arr = np.asarray(qs, dtype=np.float64)
+        if q_arr.ndim != 2 or q_arr.shape[1] != self.dof:
+            raise ValueError(f"qs must have shape (N, {self.dof}), got {q_arr.shape}")
+        if not math.isfinite(float(q_arr.sum())):
+            raise ValueError("qs contains NaN or inf")
+        qf = np.empty((len(q_arr), len(self._q_neutral)))
+        qf[:] = self._q_neutral
+        if self._gripper_slots:
+            qf[:, self._gripper_q] = self.default_gripper
+        if self._arm_slice is not None:
+            qf[:, self._arm_slice] = q_arr
+        else:
+            qf[:, self._arm_q] = q_arr[:, self._arm_q_mask]
+            for i, idx in self._arm_unbounded:  # math.cos/sin: the same bits as one by one
+                for row, angle in enumerate(q_arr[:, i].tolist()):
+                    qf[row, idx], qf[row, idx + 1] = math.cos(angle), math.sin(angle)
+        return qf
+
     def named_state(self, name: str, *, group: str | None = None) -> FloatArray:
         """SRDF group_state `name` of the planning group (or of `group`, e.g. the gripper
         group), ordered like joint_names (gripper_joint_names). KeyError if absent."""

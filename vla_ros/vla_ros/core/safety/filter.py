@@ -25,7 +25,7 @@ import numpy as np
 
 from vla_ros.core.safety import path as pathlib
 from vla_ros.core.safety.config import SafetyConfig
-from vla_ros.core.safety.gate import KinematicModel, PathGate, StateChecker, StateVerdict
+from vla_ros.core.safety.gate import KinematicModel, PathGate, StateChecker
 from vla_ros.core.safety.limits import EffectiveLimits, GripperLimits, clamp_positions
 from vla_ros.core.safety.reach import max_point_speed_bound
 from vla_ros.core.safety.ssm import Human, SsmResult, evaluate_ssm, humans_clear
@@ -517,23 +517,20 @@ class SafetyFilter:
             waypoints, cfg.collision.joint_resolution_rad, cfg.collision.max_checked_states + 1
         )
         reasons: list[str] = []
-        verdicts: list[StateVerdict] = []
         truncated = False
         limit = min(len(dense), cfg.collision.max_checked_states)
         start_invalid = False
-        check = self.gate.check
-        for i in range(limit):
-            verdict = check(dense[i])
-            if not verdict.valid:
-                self._colliding = verdict.colliding_pairs
-                if i == 0:
-                    start_invalid = True
-                    reasons.append("start_state_invalid:" + verdict.reason)
-                else:
-                    reasons.append("path_stopped_short:" + verdict.reason)
-                truncated = True
-                break
-            verdicts.append(verdict)
+        walk = self.gate.walk(dense[:limit])
+        scales = walk.scales
+        self._obstacle_distance = walk.min_obstacle_distance_m
+        if walk.failure is not None:
+            self._colliding = walk.failure.colliding_pairs
+            if not scales:
+                start_invalid = True
+                reasons.append("start_state_invalid:" + walk.failure.reason)
+            else:
+                reasons.append("path_stopped_short:" + walk.failure.reason)
+            truncated = True
         else:
             self._colliding = ()
             if limit < len(dense):
@@ -543,19 +540,19 @@ class SafetyFilter:
             # nothing safe ahead is known: brake along the current motion, then stay
             dense = self._tail(now_s, q0, v0)
             owner = np.zeros(len(dense), dtype=int)
-            verdicts = [StateVerdict(True, 1.0, 0.0, "")] * len(dense)
+            scales = (1.0,) * len(dense)
+            self._obstacle_distance = 0.0
             seg_timing, junction = None, None
-        count = max(len(verdicts), 1)
+        count = max(len(scales), 1)
         dense, owner = dense[:count], owner[:count]
-        self._obstacle_distance = min((v.obstacle_distance_m for v in verdicts), default=math.inf)
         steps = (np.abs(dense[1:] - dense[:-1]) / rates).max(axis=1) if count > 1 else np.zeros(0)
         proposal = np.ones(count - 1)
         if seg_timing is not None and count > 1:
             proposal = seg_timing[owner[1:] - 1]
         seg_cap = proposal.copy()
-        if count > 1 and any(v.scale < 1.0 for v in verdicts):  # else a factor of 1 throughout
-            scales = np.array([v.scale for v in verdicts])
-            seg_cap *= np.minimum(scales[:-1], scales[1:])
+        if count > 1 and min(scales) < 1.0:  # else a factor of 1 throughout
+            scale = np.array(scales)
+            seg_cap *= np.minimum(scale[:-1], scale[1:])
         if self._ssm_config.enabled and count > 1:
             seg_cap = np.minimum(seg_cap, self._ssm_caps(dense, steps))
         point_cap = np.full(count, np.inf)

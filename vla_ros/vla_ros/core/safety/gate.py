@@ -44,6 +44,15 @@ class StateVerdict:
     colliding_pairs: tuple[tuple[str, str], ...] = ()
 
 
+@dataclass(frozen=True)
+class PathVerdict:
+    """The gate's answer for a path checked state by state from its first state."""
+
+    scales: tuple[float, ...]  # proximity speed scale of each valid state, in order
+    min_obstacle_distance_m: float  # smallest clearance over those states (inf: none)
+    failure: StateVerdict | None  # the first state that failed (None: every state valid)
+
+
 class PathGate:
     """Checks single states; the filter walks a path through it and stops short of failures."""
 
@@ -64,6 +73,11 @@ class PathGate:
         self._frames = tuple(cartesian_frames) if (workspace or keep_out_zones) else ()
         # the embedded checker answers distances and frame positions from one FK, no report
         self._state_distances = getattr(self._checker, "state_distances", None)
+        # ... and whole paths with distances only where they can matter (walk)
+        self._path_query = getattr(self._checker, "path_query", None)
+        # clearances above these change no verdict's validity or scale
+        self._self_limit = max(config.self_slowdown_distance_m, config.self_stop_distance_m)
+        self._scene_limit = max(config.slowdown_distance_m, config.stop_distance_m)
 
     def frame_positions(self, q: np.ndarray) -> np.ndarray:
         """(F, 3) positions of the monitored frames in the base frame."""
@@ -101,6 +115,62 @@ class PathGate:
             float(getattr(report, "min_self_distance_m", math.inf)),
             tuple(getattr(report, "colliding_pairs", ())),
         )
+
+    def walk(self, states: np.ndarray) -> PathVerdict:
+        """check() each state in order, up to the first that fails.
+
+        With the embedded checker's path query, a state's verdict is the one check() gives
+        (collision flag, pairs and every clearance that decides validity or scale are
+        coal's, the pairs skipped are farther than any threshold), and the smallest
+        clearance over the valid states is the exact minimum over all their pairs.
+        """
+        query = None
+        if self._path_query is not None and len(states):
+            query = self._path_query(states, self._frames)
+        scales: list[float] = []
+        if query is None:
+            nearest = math.inf
+            for q in states:
+                verdict = self.check(q)
+                if not verdict.valid:
+                    return PathVerdict(tuple(scales), nearest, verdict)
+                scales.append(verdict.scale)
+                nearest = min(nearest, verdict.obstacle_distance_m)
+            return PathVerdict(tuple(scales), nearest, None)
+        self_limit, scene_limit = self._self_limit, self._scene_limit
+        cfg = self._config
+        failure = None
+        for index in range(len(states)):
+            if self._frames:
+                failure = self._zone_verdict(query.frame_positions(index))
+                if failure is not None:
+                    break
+            self_d, scene_d, pairs = query.minima(index, self_limit, scene_limit)
+            if self_d == scene_d == math.inf:  # nothing within the limits, so no contact
+                scales.append(1.0)
+                continue
+            if not pairs and scene_d > cfg.stop_distance_m and self_d > cfg.self_stop_distance_m:
+                scales.append(  # valid: _verdict's scale
+                    min(
+                        servo_collision_scale(
+                            scene_d, cfg.slowdown_distance_m, cfg.stop_distance_m
+                        ),
+                        servo_collision_scale(
+                            self_d, cfg.self_slowdown_distance_m, cfg.self_stop_distance_m
+                        ),
+                    )
+                )
+                continue
+            verdict = self._verdict(bool(pairs), scene_d, self_d, pairs)
+            if not verdict.valid:
+                # its clearance min(scene, self) as check() reports it: both classes exact
+                # up to the larger limit, which bounds the failing one
+                both = max(self_limit, scene_limit)
+                self_d, scene_d, pairs = query.minima(index, both, both)
+                failure = self._verdict(bool(pairs), scene_d, self_d, pairs)
+                break
+            scales.append(verdict.scale)
+        return PathVerdict(tuple(scales), query.min_distance(len(scales)), failure)
 
     def _zone_verdict(self, positions: Sequence[Sequence[float]]) -> StateVerdict | None:
         """A failing verdict when a monitored frame is outside the workspace or in a keep-out
