@@ -243,3 +243,48 @@ def test_attention_pooling_exports_to_onnx_with_the_same_outputs(tmp_path):
     for seed in range(2):
         inputs = example_inputs(config, seed=seed)
         np.testing.assert_allclose(onnx_rt.run(inputs), torch_rt.run(inputs), atol=1e-4)
+
+
+def test_image_points_put_the_recorded_cube_where_the_camera_sees_it():
+    from vla_ros.core.sim.env import SimConfig, SimEnv
+    from vla_ros.core.training.grounding import image_points, scene_camera_projection
+
+    env = SimEnv(
+        SimConfig(
+            image_width_px=128, image_height_px=96, camera_jitter_m=0.0, camera_jitter_rad=0.0
+        )
+    )
+    info = env.reset(4, "pick")
+    rgb, _ = env.render(with_depth=False)
+    pose, intrinsics = scene_camera_projection()
+    np.testing.assert_allclose(pose, env.camera_pose(), atol=1e-6)
+    colour = info.task.colour
+    points, valid = image_points(env.state_view().cube_positions_m[colour], pose, intrinsics)
+    env.close()
+    assert valid
+    u = int((points[0] + 1.0) / 2.0 * 128)
+    v = int((points[1] + 1.0) / 2.0 * 96)
+    # the pixel is the cube's colour: its strongest channel differs from the table's
+    patch = rgb[v - 1 : v + 2, u - 1 : u + 2].reshape(-1, 3).astype(int)
+    table = rgb[90, 5].astype(int)
+    assert np.abs(patch - table).sum(axis=1).max() > 60
+    _, ok = image_points(np.array([[5.0, 0.0, 0.0]]), pose, intrinsics)  # behind the camera
+    assert not ok[0]
+
+
+def test_attention_loss_is_lowest_where_the_heads_look():
+    import torch
+
+    config, net = _attention_net()
+    from vla_ros.core.policy.vla_model import example_inputs
+
+    inputs = {k: torch.from_numpy(v) for k, v in example_inputs(config).items()}
+    net.encode(inputs["images"], inputs["state"], inputs["lang"])
+    log_w = net.vision.attend.last_log_weights[0, 0]
+    h, w = log_w.shape
+    row, col = divmod(int(torch.argmax(log_w)), w)
+    peak = torch.tensor([[[(col + 0.5) / w * 2 - 1, (row + 0.5) / h * 2 - 1]]])
+    far = torch.tensor([[[(col + 0.5) / w * 2 - 1 + 1.0, 0.9]]]).clamp(-1, 1)
+    ones = torch.ones(1, 1, dtype=torch.bool)
+    assert net.attention_loss(peak, ones)[0] <= net.attention_loss(far, ones)[0]
+    assert net.attention_loss(peak, torch.zeros(1, 1, dtype=torch.bool))[0] == 0.0

@@ -88,6 +88,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--aux-weight", type=float, default=1.0, help="weight of the --grounding loss"
     )
+    parser.add_argument(
+        "--attention-weight",
+        type=float,
+        default=0.0,
+        help="with --grounding and --pooling attention: weight of the loss that makes two"
+        " attention heads look where the named cube and the goal are in the scene camera",
+    )
     parser.add_argument("--flow-steps", type=int, default=10, help="Euler steps at inference")
     parser.add_argument("--paraphrase-probability", type=float, default=0.5)
     parser.add_argument("--seed", type=int, default=0)
@@ -144,6 +151,7 @@ def run(args: argparse.Namespace) -> int:
         image_shift_px=args.image_shift_px,
         checkpoint_every=args.checkpoint_every,
         aux_weight=args.aux_weight,
+        attention_weight=args.attention_weight,
     )
     result = train(episodes, model_config, settings, out_dir=args.out, init_checkpoint=args.init)
     logging.info("final loss %.4f; checkpoint %s", result.losses[-1], result.checkpoint_dir)

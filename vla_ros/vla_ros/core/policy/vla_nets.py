@@ -103,6 +103,8 @@ class LanguageAttentionPool(nn.Module):
         query = self.query(cond).reshape(n, self.heads, ATTENTION_KEY_DIM, 1)
         logits = (keys * query).sum(dim=2) / math.sqrt(ATTENTION_KEY_DIM)  # (n, heads, h*w)
         weights = torch.softmax(logits, dim=-1)
+        # kept for the training loss that may supervise where heads look (attention_loss)
+        self.last_log_weights = torch.log_softmax(logits, dim=-1).reshape(n, self.heads, h, w)
         xs, ys = _pixel_grid(h, w, x.dtype)
         where = torch.stack([(weights * xs).sum(-1), (weights * ys).sum(-1)], dim=-1)
         what = (values * weights[:, :, None, :]).sum(-1)  # (n, heads, value_dim)
@@ -306,6 +308,28 @@ class VlaNet(nn.Module):
     def denormalise_actions(self, actions_n: Tensor) -> Tensor:
         """Normalised (B, H, A) -> raw units."""
         return actions_n * self.action_std + self.action_mean
+
+    def attention_loss(self, points: Tensor, valid: Tensor, sigma_cells: float = 0.75) -> Tensor:
+        """Per-sample cross-entropy (B,) between where attention heads 0..K-1 of the first
+        camera looked in the last encode and Gaussian blobs around `points` (B, K, 2), image
+        coordinates in [-1, 1]; `valid` (B, K) masks points outside the image."""
+        if self.vision.pooling != "attention":
+            raise ValueError("attention_loss needs pooling 'attention'")
+        log_w = self.vision.attend.last_log_weights  # (B * cams, heads, h, w)
+        batch, k = points.shape[:2]
+        n_cams = log_w.shape[0] // batch
+        log_w = log_w.reshape(batch, n_cams, *log_w.shape[1:])[:, 0, :k]  # (B, K, h, w)
+        h, w = log_w.shape[-2:]
+        cx = (torch.arange(w, dtype=points.dtype) + 0.5) / w * 2.0 - 1.0
+        cy = (torch.arange(h, dtype=points.dtype) + 0.5) / h * 2.0 - 1.0
+        dx = (cx[None, None, None, :] - points[..., 0, None, None]) * (w / 2.0)
+        dy = (cy[None, None, :, None] - points[..., 1, None, None]) * (h / 2.0)
+        target = torch.softmax(
+            (-(dx**2 + dy**2) / (2.0 * sigma_cells**2)).flatten(2), dim=-1
+        ).reshape(log_w.shape)
+        ce = -(target * log_w).sum(dim=(2, 3))  # (B, K)
+        mask = valid.to(ce.dtype)
+        return (ce * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
 
     def aux_prediction(self, grounding: Tensor) -> Tensor:
         """(B, aux_dim) grounding prediction in raw units (metres) from encode_with_grounding's

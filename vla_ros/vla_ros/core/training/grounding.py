@@ -15,10 +15,14 @@ Targets per frame, base frame, metres (GROUNDING_DIM = 6):
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from vla_ros.core.sim.tasks import LIFT_HEIGHT_M, PUSH_DISTANCE_M, parse_instruction
+
+if TYPE_CHECKING:
+    from vla_ros.core.perception.camera import CameraIntrinsics
 
 GROUNDING_DIM = 6
 
@@ -46,3 +50,40 @@ def grounding_targets(instruction: str, objects_m: Mapping[str, np.ndarray]) -> 
     else:
         goal = track(f"cube_{task.base_colour}")
     return np.concatenate([cube, goal], axis=1)
+
+
+def scene_camera_projection() -> tuple[np.ndarray, CameraIntrinsics]:
+    """(4x4 pose of the optical frame in the base frame, intrinsics) of the simulator's scene
+    camera without its per-episode jitter (1 cm, 0.015 rad: about 2 px at 128 px wide). The
+    intrinsics are for SimConfig's default size; image_points returns normalised
+    coordinates, so they fit any image of the same aspect ratio."""
+    from vla_ros.core.perception.camera import CameraIntrinsics
+    from vla_ros.core.sim.env import SimConfig, _urdf_facts, default_urdf_path
+
+    position, rotation, _ = _urdf_facts(default_urdf_path())
+    pose = np.eye(4)
+    pose[:3, :3] = rotation
+    pose[:3, 3] = position
+    config = SimConfig()
+    intrinsics = CameraIntrinsics.from_fov(
+        config.image_width_px, config.image_height_px, np.radians(config.camera_fovy_deg)
+    )
+    return pose, intrinsics
+
+
+def image_points(
+    points_m: np.ndarray, camera_pose: np.ndarray, intrinsics: CameraIntrinsics
+) -> tuple[np.ndarray, np.ndarray]:
+    """(..., 3) base-frame points -> ((..., 2) image coordinates in [-1, 1] (x right, y down,
+    -1 / +1 at the image edges), (...) bool: in front of the camera and inside the image)."""
+    points = np.asarray(points_m, dtype=np.float64)
+    flat = points.reshape(-1, 3)
+    rotation, position = camera_pose[:3, :3], camera_pose[:3, 3]
+    optical = (flat - position) @ rotation  # R^T (p - t), row-wise
+    in_front = optical[:, 2] > 0.05
+    optical[~in_front, 2] = 1.0  # any value: masked below
+    pixels = intrinsics.project(optical)
+    size = np.array([intrinsics.width_px, intrinsics.height_px], dtype=np.float64)
+    normalised = (pixels + 0.5) / size * 2.0 - 1.0
+    valid = in_front & np.all(np.abs(normalised) <= 1.0, axis=1)
+    return normalised.reshape(*points.shape[:-1], 2), valid.reshape(points.shape[:-1])

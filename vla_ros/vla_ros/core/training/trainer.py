@@ -19,6 +19,7 @@ from vla_ros.core.policy.vla_model import (
     save_checkpoint,
 )
 from vla_ros.core.training.dataset import ChunkDataset, Episode, chunk_rows, mean_std
+from vla_ros.core.training.grounding import image_points, scene_camera_projection
 from vla_ros.core.training.paraphrase import augment, paraphrases
 
 if TYPE_CHECKING:
@@ -43,6 +44,10 @@ class TrainConfig:
     image_shift_px: int = 0  # random image translation augmentation, up to +-this [px]
     checkpoint_every: int = 0  # also save the checkpoint every this many steps (0: at the end)
     aux_weight: float = 1.0  # weight of the grounding loss (models with aux_dim > 0)
+    # weight of the loss that makes attention heads 0 and 1 look at the named cube and the goal
+    # (their grounding targets projected into the simulator's scene camera; pooling
+    # "attention" + grounding only)
+    attention_weight: float = 0.0
 
     def __post_init__(self) -> None:
         if self.steps < 1 or self.batch_size < 1:
@@ -53,8 +58,10 @@ class TrainConfig:
             raise ValueError("paraphrase_probability must be in [0, 1]")
         if self.image_shift_px < 0 or self.checkpoint_every < 0:
             raise ValueError("image_shift_px and checkpoint_every must be >= 0")
-        if not (self.aux_weight >= 0.0 and math.isfinite(self.aux_weight)):
-            raise ValueError("aux_weight must be finite and >= 0")
+        for name in ("aux_weight", "attention_weight"):
+            value = getattr(self, name)
+            if not (value >= 0.0 and math.isfinite(value)):
+                raise ValueError(f"{name} must be finite and >= 0")
 
 
 @dataclass(frozen=True)
@@ -83,6 +90,14 @@ def train(
     dataset = ChunkDataset(episodes, model_config.spec)
     net_states, net_actions = network_arrays(dataset, model_config)
     aux_targets = grounding_arrays(dataset, model_config)
+    attention_targets = None
+    if train_config.attention_weight > 0.0:
+        if aux_targets is None or model_config.pooling != "attention":
+            raise ValueError("attention_weight needs pooling 'attention' and grounding targets")
+        pose, intrinsics = scene_camera_projection()
+        attention_targets = [
+            image_points(a.reshape(len(a), -1, 3), pose, intrinsics) for a in aux_targets
+        ]
     encoder = text_encoder or TextEncoder()
     wordings = sorted({p for text in dataset.instructions() for p in [text, *paraphrases(text)]})
     embeddings = dict(zip(wordings, encoder.encode_many(wordings), strict=True))
@@ -122,7 +137,7 @@ def train(
         if out_dir is not None and every and step > 0 and step % every == 0:
             _save(net, model_config, train_config, dataset, losses, out_dir)
         index = rng.integers(len(dataset), size=train_config.batch_size)
-        images, states, langs, targets, aux = [], [], [], [], []
+        images, states, langs, targets, aux, points, valid = [], [], [], [], [], [], []
         for i in index:
             if cache is None:
                 observation = dataset.observation(int(i))
@@ -135,6 +150,9 @@ def train(
             targets.append(chunk_rows(net_actions[e], row, model_config.spec.chunk_length)[0])
             if aux_targets is not None:
                 aux.append(aux_targets[e][row])
+            if attention_targets is not None:
+                points.append(attention_targets[e][0][row])
+                valid.append(attention_targets[e][1][row])
         if cache is not None:
             batch_images = torch.from_numpy(cache[index].astype(np.float32) / 255.0)
         else:
@@ -155,6 +173,11 @@ def train(
         if aux_targets is not None and train_config.aux_weight > 0.0:
             batch_aux = torch.from_numpy(np.stack(aux).astype(np.float32))
             loss = loss + train_config.aux_weight * net.aux_loss(grounding, batch_aux).mean()
+        if attention_targets is not None:
+            batch_points = torch.from_numpy(np.stack(points).astype(np.float32))
+            batch_valid = torch.from_numpy(np.stack(valid))
+            attention = net.attention_loss(batch_points, batch_valid).mean()
+            loss = loss + train_config.attention_weight * attention
         optimiser.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(net.parameters(), train_config.grad_clip_norm)
