@@ -28,6 +28,9 @@ _DIMENSION_COUNT = {"box": 3, "cylinder": 2, "sphere": 1}
 _BOUND_MARGIN_M = 1e-3
 # The numpy forward kinematics behind those bounds must reproduce pinocchio's to this [m].
 _KINEMATICS_TOLERANCE_M = 1e-9
+# Robot-robot bounds use up to this many spheres per shape, each around a run of its
+# covering spheres: more is tighter (fewer exact distances) but costs more per path.
+_COARSE_SPHERES = 3
 
 
 @dataclass(frozen=True)
@@ -333,6 +336,7 @@ class _ArmKinematics:
         # plus the centres fixed in the root frame
         centres, radii, geometry = [], [], []
         enclosing: list[tuple[tuple[int, np.ndarray], float]] = []
+        coarse_geometry: list[int] = []
         for index, obj in enumerate(robot.collision_model.geometryObjects):
             points, radius = _link_points_for(obj.geometry)
             slot = owner[int(obj.parentJoint)]
@@ -345,12 +349,17 @@ class _ArmKinematics:
                 centres.append((slot, point))
                 radii.append(radius)
                 geometry.append(index)
-            # one sphere around the whole shape: its points' box centre, reaching every sphere
-            middle = (in_slot_points.min(axis=0) + in_slot_points.max(axis=0)) / 2.0
-            reach = float(np.max(np.linalg.norm(in_slot_points - middle, axis=1))) + radius
-            enclosing.append(((slot, middle), reach))
+            # a few coarser spheres per shape, each enclosing the covering spheres of one
+            # run of the row (RobotModel.link_points lays them along one axis)
+            runs = np.array_split(in_slot_points, min(_COARSE_SPHERES, len(in_slot_points)))
+            for run in runs:
+                middle = (run.min(axis=0) + run.max(axis=0)) / 2.0
+                reach = float(np.max(np.linalg.norm(run - middle, axis=1))) + radius
+                enclosing.append(((slot, middle), reach))
+                coarse_geometry.append(index)
         self.n_points = len(centres)
-        self.shape_radii = np.asarray([r for _, r in enclosing], dtype=np.float64)
+        self.coarse_radii = np.asarray([r for _, r in enclosing], dtype=np.float64)
+        self.coarse_geometry = np.asarray(coarse_geometry, dtype=np.intp)
         centres += [c for c, _ in enclosing]
         self._block = np.zeros((4 * dof, len(centres)))
         self._fixed = np.zeros((3, len(centres)))
@@ -361,12 +370,16 @@ class _ArmKinematics:
                 self._block[4 * (slot - 1) : 4 * slot, column] = (*point, 1.0)
         self.point_radii = np.asarray(radii, dtype=np.float64)
         self.point_geometry = np.asarray(geometry, dtype=np.intp)
+        self._owner, self._slot_pose = owner, slot_pose
         self._verify(robot)
 
-    def points(self, qs: np.ndarray) -> np.ndarray:
-        """(N, 3, P + G) sphere centres (URDF root frame, one column per sphere) for (N, dof)
-        states: the P covering spheres (radii point_radii), then one enclosing sphere per
-        shape (radii shape_radii)."""
+    def points(
+        self, qs: np.ndarray, block: np.ndarray | None = None, fixed: np.ndarray | None = None
+    ) -> np.ndarray:
+        """(N, 3, P + C) sphere centres (URDF root frame, one column per sphere) for (N, dof)
+        states: the P covering spheres (radii point_radii), then the C coarser ones (radii
+        coarse_radii, up to _COARSE_SPHERES per shape); or the columns of another block
+        (see with_frames)."""
         angles = qs.T  # (dof, N)
         coefficients = np.empty((*angles.shape, 4))
         coefficients[:, :, 0] = 1.0
@@ -377,9 +390,43 @@ class _ArmKinematics:
         poses: list[np.ndarray] = [np.empty(0)] * (len(self._chain) + 1)
         for slot, parent, index in self._chain:
             poses[slot] = joint[index] if parent == 0 else np.matmul(poses[parent], joint[index])
-        # (N, 4, 4 dof) @ (4 dof, P + G): the fourth row is unused
-        centres = np.matmul(np.concatenate(poses[1:], axis=2), self._block)
-        return centres[:, :3] + self._fixed
+        # (N, 4, 4 dof) @ (4 dof, columns): the fourth row is unused
+        centres = np.matmul(
+            np.concatenate(poses[1:], axis=2), self._block if block is None else block
+        )
+        return centres[:, :3] + (self._fixed if fixed is None else fixed)
+
+    def with_frames(
+        self, robot: RobotModel, frame_ids: Sequence[int]
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """(block, fixed) for points(): the spheres' columns, then the origins of the given
+        pinocchio frames (URDF root frame); None where they do not match pinocchio's."""
+        import pinocchio as pin
+
+        model = robot.pin_model
+        dof = len(robot.joint_names)
+        data = model.createData()
+        pin.forwardKinematics(model, data, robot.full_configuration(np.zeros(dof)))
+        block = np.zeros((4 * dof, len(frame_ids)))
+        fixed = np.zeros((3, len(frame_ids)))
+        for column, fid in enumerate(frame_ids):
+            frame = model.frames[fid]
+            slot = self._owner[int(frame.parentJoint)]
+            world = data.oMi[int(frame.parentJoint)] * frame.placement
+            local = np.linalg.solve(self._slot_pose[slot], np.asarray(world.homogeneous))
+            if slot == 0:
+                fixed[:, column] = local[:3, 3]
+            else:
+                block[4 * (slot - 1) : 4 * slot, column] = (*local[:3, 3], 1.0)
+        rng = np.random.default_rng(1)
+        states = np.array([robot.random_configuration(rng) for _ in range(6)])
+        ours = self.points(states, block, fixed)
+        for state, points in zip(states, ours, strict=True):
+            pin.framesForwardKinematics(model, data, robot.full_configuration(state))
+            expected = np.array([data.oMf[fid].translation for fid in frame_ids]).T
+            if not np.allclose(points, expected, rtol=0.0, atol=_KINEMATICS_TOLERANCE_M):
+                return None
+        return np.hstack((self._block, block)), np.hstack((self._fixed, fixed))
 
     def _verify(self, robot: RobotModel) -> None:
         """Raise ValueError unless points() matches pinocchio's placements."""
@@ -405,13 +452,12 @@ class _ArmKinematics:
 
 
 class _PairBounds:
-    """Lower bounds of every checked pair's distance for a batch of states: robot-robot
-    pairs from one sphere enclosing each shape, robot-scene pairs from the spheres covering
-    the robot shape (RobotModel.link_points') against the object's bounding box (coal's
-    local AABB, posed). The covering spheres of one shape share one radius, so a scene
-    pair's bound is sqrt(smallest squared distance of their centres to the box) - radius.
-    (Every pair of covering spheres would bound robot-robot pairs more tightly but costs
-    more than the exact distances it saves.)"""
+    """Lower bounds of every checked pair's distance for a batch of states. Robot-robot
+    pairs: the nearest two of the coarse spheres around the shapes (every pair of covering
+    spheres would be tighter but costs more than the exact distances it saves). Robot-scene
+    pairs: the covering spheres (RobotModel.link_points') against the object's bounding box
+    (coal's local AABB, posed); the covering spheres of one shape share one radius, so the
+    bound is sqrt(smallest squared distance of their centres to the box) - radius."""
 
     def __init__(
         self, kinematics: _ArmKinematics, geom: Any, layout: _Layout, n_robot: int
@@ -422,12 +468,26 @@ class _PairBounds:
         self._kinematics = kinematics
         self._n_points = kinematics.n_points
         self._self = None
-        if layout.self_pairs:  # robot-robot: one sphere enclosing each shape
-            reach = kinematics.shape_radii
+        if layout.self_pairs:  # robot-robot: every pair of the two shapes' coarse spheres
+            coarse = [
+                (np.flatnonzero(kinematics.coarse_geometry == g) + self._n_points).tolist()
+                for g in range(n_robot)
+            ]
+            a_idx: list[int] = []
+            b_idx: list[int] = []
+            starts = []
+            for a, b in layout.self_pairs:
+                starts.append(len(a_idx))
+                for i in coarse[a]:
+                    a_idx.extend([i] * len(coarse[b]))
+                    b_idx.extend(coarse[b])
+            radii = np.concatenate((np.zeros(self._n_points), kinematics.coarse_radii))
             self._self = (
-                np.asarray([self._n_points + a for a, _ in layout.self_pairs], dtype=np.intp),
-                np.asarray([self._n_points + b for _, b in layout.self_pairs], dtype=np.intp),
-                np.asarray([reach[a] + reach[b] for a, b in layout.self_pairs]) + _BOUND_MARGIN_M,
+                np.asarray(a_idx, dtype=np.intp),
+                np.asarray(b_idx, dtype=np.intp),
+                np.asarray(starts, dtype=np.intp),
+                radii[a_idx] + radii[b_idx] + _BOUND_MARGIN_M,
+                len(a_idx) == len(starts),  # one combination per pair: no reduction
             )
         objects = list(geom.geometryObjects[n_robot:])
         rot_t = np.zeros((3 * len(objects), 3))
@@ -470,22 +530,26 @@ class _PairBounds:
         self._n_pairs = len(layout.self_pairs) + len(layout.scene_pairs)
         self._n_self = len(layout.self_pairs)
 
-    def lower_bounds(self, qs: np.ndarray) -> np.ndarray:
-        """(N, pairs) bounds less the margin, in the checker's pair order (self pairs first).
+    def lower_bounds(self, spheres: np.ndarray) -> np.ndarray:
+        """(N, pairs) bounds less the margin, in the checker's pair order (self pairs first),
+        from the (N, 3, P + C ...) sphere centres of _ArmKinematics.points.
 
         A positive bound is below the pair's distance. A bound <= 0 (overlapping spheres,
         or a shape without a finite box) bounds nothing: every pair in contact has one, and
         a penetration may be deeper than the spheres'.
         """
-        spheres = self._kinematics.points(qs)  # (N, 3, P + G)
-        count = len(qs)
+        count = len(spheres)
         bounds = np.empty((count, self._n_pairs))
         n_self = self._n_self
-        if self._self is not None:  # robot-robot: the shapes' enclosing spheres
-            a, b, reach = self._self
+        if self._self is not None:  # robot-robot: the shapes' coarse spheres
+            a, b, starts, reach, single = self._self
             gap = spheres[:, :, a] - spheres[:, :, b]
-            square = np.einsum("nkm,nkm->nm", gap, gap)
-            np.subtract(np.sqrt(square), reach, out=bounds[:, :n_self])
+            gap = np.sqrt(np.einsum("nkm,nkm->nm", gap, gap))
+            if single:
+                np.subtract(gap, reach, out=bounds[:, :n_self])
+            else:
+                gap -= reach
+                np.minimum.reduceat(gap, starts, axis=1, out=bounds[:, :n_self])
         if self._scene is not None:
             rot_t, offset, half, first, pick, radius, n_objects = self._scene
             points = spheres[:, :, : self._n_points]
@@ -517,12 +581,17 @@ class PathQuery:
         qf: npt.NDArray[np.float64],
         bounds: npt.NDArray[np.float64],
         frames: Sequence[str],
+        approximate_frames: npt.NDArray[np.float64] | None = None,
     ) -> None:
         self._checker = checker
+        self.approximate_frame_positions = approximate_frames
+        """(N, F, 3) frame origins (base frame) from numpy kinematics, within 1e-9 m of
+        frame_positions' (checked on construction; float error ~1e-15), or None."""
         self._qf = qf
         self._bounds = bounds
         self._frame_ids = [checker.robot.frame_id(f) for f in frames]
         self._n_pairs = bounds.shape[1]
+        self._open = np.ones(bounds.shape, dtype=bool)  # (state, pair) not computed yet
         self._known: dict[int, float] = {}  # state * pairs + pair -> coal distance
         self._state_min = [math.inf] * len(bounds)  # smallest distance computed per state
         self._candidates: dict[tuple[float, float], list[list[int]]] = {}
@@ -550,6 +619,7 @@ class PathQuery:
             c = self._checker
             distance = pin.computeDistance(c._geom, c._path_geom_data, pair).min_distance
             self._known[key] = distance
+            self._open.flat[key] = False
             self._state_min[index] = min(self._state_min[index], distance)
         return distance
 
@@ -558,13 +628,14 @@ class PathQuery:
         key = (self_limit, scene_limit)
         found = self._candidates.get(key)
         if found is None:
-            n_self = self._checker._n_self
-            limits = np.empty(self._bounds.shape[1])
-            limits[:n_self], limits[n_self:] = self_limit, scene_limit
-            inside = self._bounds <= limits
-            order = np.argsort(np.where(inside, self._bounds, np.inf), axis=1, kind="stable")
-            counts = inside.sum(axis=1).tolist()
-            found = [row[:count] for row, count in zip(order.tolist(), counts, strict=True)]
+            n_self, bounds = self._checker._n_self, self._bounds
+            limits = np.full(bounds.shape[1], scene_limit)
+            limits[:n_self] = self_limit
+            rows, columns = np.nonzero(bounds <= limits)
+            order = np.lexsort((bounds[rows, columns], rows))
+            found = [[] for _ in range(len(bounds))]
+            for row, column in zip(rows[order].tolist(), columns[order].tolist(), strict=True):
+                found[row].append(column)
             self._candidates[key] = found
         return found
 
@@ -603,6 +674,7 @@ class PathQuery:
         self_min = scene_min = math.inf
         colliding = []
         n_self, known, base = c._n_self, self._known, index * self._n_pairs
+        still_open = self._open.reshape(-1)
         compute, geom, geom_data = pin.computeDistance, c._geom, c._path_geom_data
         bounds = self._bounds[index].tolist()
         # nearest bound first: once a class's smallest distance so far is at or below a
@@ -618,6 +690,7 @@ class PathQuery:
                 self._place(index)
                 distance = compute(geom, geom_data, pair).min_distance
                 known[base + pair] = distance
+                still_open[base + pair] = False
             if in_self:
                 self_min = distance if distance < self_min else self_min
             elif distance < scene_min:
@@ -651,7 +724,9 @@ class PathQuery:
         # a positive bound is below the distance; a bound <= 0 says nothing (the spheres
         # overlap, and a penetration can be deeper than theirs): those pairs are computed
         flat_bounds = bounds.ravel()
-        candidates = np.flatnonzero((flat_bounds < best) | (flat_bounds <= 0.0))
+        candidates = np.flatnonzero(
+            ((flat_bounds < best) | (flat_bounds <= 0.0)) & self._open[:count].ravel()
+        )
         if not len(candidates):
             return best
         candidate_bounds = flat_bounds[candidates]
@@ -693,6 +768,7 @@ class EmbeddedCollisionChecker:
         )
         # path queries (path_query) keep their own data: check() in between changes nothing
         self._path_data = robot.pin_model.createData()
+        self._frame_blocks: dict[tuple[str, ...], tuple[np.ndarray, np.ndarray] | None] = {}
         self._kinematics: _ArmKinematics | None
         try:
             self._kinematics = _ArmKinematics(robot)
@@ -773,11 +849,25 @@ class EmbeddedCollisionChecker:
         """Distances along the (N, dof) states qs, computed on demand (see PathQuery), or
         None where this robot's kinematics do not allow the bounds (then check each state
         with state_distances). ValueError on malformed states."""
-        if self._bounds is None:
+        if self._bounds is None or self._kinematics is None:
             return None
         states = np.asarray(qs, dtype=np.float64)
         qf = self.robot.full_configurations(states)
-        return PathQuery(self, qf, self._bounds.lower_bounds(states), frames)
+        frames = tuple(frames)
+        if frames not in self._frame_blocks:
+            ids = [self.robot.frame_id(f) for f in frames]
+            self._frame_blocks[frames] = self._kinematics.with_frames(self.robot, ids)
+        blocks = self._frame_blocks[frames]
+        approx = None
+        if blocks is None:
+            spheres = self._kinematics.points(states)
+        else:
+            spheres = self._kinematics.points(states, *blocks)
+            origins = spheres[:, :, blocks[0].shape[1] - len(frames) :].transpose(0, 2, 1)
+            if self._root_base is not None:  # row vectors: R_b^T (p - t_b) is (p - t_b) @ R_b
+                origins = (origins - self._root_base[:3, 3]) @ self._root_base[:3, :3]
+            approx = origins
+        return PathQuery(self, qf, self._bounds.lower_bounds(spheres), frames, approx)
 
     def check(
         self,

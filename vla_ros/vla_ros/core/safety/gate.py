@@ -12,6 +12,10 @@ import numpy as np
 from vla_ros.core.safety.config import Box, CollisionGateConfig
 from vla_ros.core.safety.limits import servo_collision_scale
 
+# Frames this close to a zone boundary [m] are tested on pinocchio's positions, not on the
+# path query's numpy ones (which agree to ~1e-15 m, checked to 1e-9 m on construction).
+_ZONE_GUARD_M = 1e-6
+
 
 class KinematicModel(Protocol):
     """The parts of vla_ros.core.robot_model.RobotModel the safety filter uses."""
@@ -75,6 +79,16 @@ class PathGate:
         self._state_distances = getattr(self._checker, "state_distances", None)
         # ... and whole paths with distances only where they can matter (walk)
         self._path_query = getattr(self._checker, "path_query", None)
+        guard = _ZONE_GUARD_M
+        if workspace is not None:
+            self._workspace_inner = (
+                np.asarray(workspace.min_m, dtype=float) + guard,
+                np.asarray(workspace.max_m, dtype=float) - guard,
+            )
+        self._keep_out_outer = [
+            (np.asarray(z.min_m, dtype=float) - guard, np.asarray(z.max_m, dtype=float) + guard)
+            for z in self._keep_out
+        ]
         # clearances above these change no verdict's validity or scale
         self._self_limit = max(config.self_slowdown_distance_m, config.self_stop_distance_m)
         self._scene_limit = max(config.slowdown_distance_m, config.stop_distance_m)
@@ -140,8 +154,9 @@ class PathGate:
         self_limit, scene_limit = self._self_limit, self._scene_limit
         cfg = self._config
         failure = None
+        near_zone = self._zone_flags(query.approximate_frame_positions, len(states))
         for index in range(len(states)):
-            if self._frames:
+            if near_zone[index]:
                 failure = self._zone_verdict(query.frame_positions(index))
                 if failure is not None:
                     break
@@ -171,6 +186,23 @@ class PathGate:
                 break
             scales.append(verdict.scale)
         return PathVerdict(tuple(scales), query.min_distance(len(scales)), failure)
+
+    def _zone_flags(self, positions: np.ndarray | None, count: int) -> list[bool]:
+        """Per state, whether its zone verdict must be computed from pinocchio's frame
+        positions: some frame lies outside the workspace shrunk by _ZONE_GUARD_M or inside
+        a keep-out zone grown by it (all states without approximate positions). Elsewhere
+        the exact positions (within 1e-9 m) are inside every zone test too: no failure."""
+        if not self._frames:
+            return [False] * count
+        if positions is None:
+            return [True] * count
+        flags = np.zeros(count, dtype=bool)
+        if self._workspace is not None:
+            lo, hi = self._workspace_inner
+            flags |= ((positions < lo) | (positions > hi)).any(axis=(1, 2))
+        for lo, hi in self._keep_out_outer:
+            flags |= ((positions >= lo) & (positions <= hi)).all(axis=2).any(axis=1)
+        return flags.tolist()
 
     def _zone_verdict(self, positions: Sequence[Sequence[float]]) -> StateVerdict | None:
         """A failing verdict when a monitored frame is outside the workspace or in a keep-out
