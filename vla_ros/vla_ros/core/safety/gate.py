@@ -201,7 +201,8 @@ class PathGate:
             lo, hi = self._workspace_inner
             flags |= ((positions < lo) | (positions > hi)).any(axis=(1, 2))
         for lo, hi in self._keep_out_outer:
-            flags |= ((positions >= lo) & (positions <= hi)).all(axis=2).any(axis=1)
+            inside = np.all((positions >= lo) & (positions <= hi), axis=2)
+            flags |= np.any(inside, axis=1)
         return flags.tolist()
 
     def _zone_verdict(self, positions: Sequence[Sequence[float]]) -> StateVerdict | None:
