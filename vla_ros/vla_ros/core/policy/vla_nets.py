@@ -229,7 +229,9 @@ class VlaNet(nn.Module):
             4 if use_depth else 3, cnn_channels, hidden_dim, n_cameras, pooling=pooling
         )
         self.state = nn.Sequential(nn.Linear(state_dim, hidden_dim), nn.SiLU())
-        fused = self.vision.out_dim + 2 * hidden_dim
+        # with a grounding head, its prediction (where the named object and the goal are)
+        # is part of the context too: predict where, then act
+        fused = self.vision.out_dim + 2 * hidden_dim + aux_dim
         self.context = nn.Sequential(
             nn.Linear(fused, hidden_dim), nn.SiLU(), nn.Linear(hidden_dim, hidden_dim)
         )
@@ -261,10 +263,10 @@ class VlaNet(nn.Module):
             self.register_buffer("lang_std", torch.ones(lang_dim))
         self.aux_dim = aux_dim
         if aux_dim > 0:
-            # Auxiliary grounding head, used only by the training loss: it regresses where the
-            # named object and the task's goal are (simulator ground truth) from the image
-            # features and the instruction alone. Not from the joint state: mid-task the arm's
-            # posture gives the cube away, and a head that may read it never learns to look.
+            # Grounding head: where the named object and the task's goal are (trained on the
+            # simulator's ground truth, aux_loss), from the image features and the instruction
+            # alone. Not from the joint state: mid-task the arm's posture gives the cube away,
+            # and a head that may read it never learns to look. Its output feeds the context.
             self.aux_head = nn.Sequential(
                 nn.Linear(self.vision.out_dim + hidden_dim, hidden_dim),
                 nn.SiLU(),
@@ -282,15 +284,20 @@ class VlaNet(nn.Module):
     def encode_with_grounding(
         self, images: Tensor, state: Tensor, lang: Tensor
     ) -> tuple[Tensor, Tensor]:
-        """(context (B, D), grounding features (B, vision + D)): the latter, image features and
-        the instruction without the joint state, are what the aux head reads."""
+        """(context (B, D), grounding prediction (B, aux_dim) in normalised units; (B, 0)
+        without a grounding head). The grounding head reads the image features and the
+        instruction, not the joint state."""
         if self.lang_norm:
             lang = (lang - self.lang_mean) / self.lang_std
         cond = self.lang(lang)
         state_n = (state - self.state_mean) / self.state_std
         vision = self.vision(images - 0.5, cond)
-        fused = torch.cat([vision, self.state(state_n), cond], dim=-1)
-        return self.context(fused), torch.cat([vision, cond], dim=-1)
+        if self.aux_dim > 0:
+            grounding = self.aux_head(torch.cat([vision, cond], dim=-1))
+        else:
+            grounding = vision[:, :0]
+        fused = torch.cat([vision, self.state(state_n), cond, grounding], dim=-1)
+        return self.context(fused), grounding
 
     def state_offset(self, state: Tensor) -> Tensor:
         """(B, 1, A) subtracted from raw actions before normalisation: the measured joints in
@@ -332,14 +339,13 @@ class VlaNet(nn.Module):
         return (ce * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
 
     def aux_prediction(self, grounding: Tensor) -> Tensor:
-        """(B, aux_dim) grounding prediction in raw units (metres) from encode_with_grounding's
-        second output."""
-        return self.aux_head(grounding) * self.aux_std + self.aux_mean
+        """(B, aux_dim) encode_with_grounding's grounding in raw units (metres)."""
+        return grounding * self.aux_std + self.aux_mean
 
     def aux_loss(self, grounding: Tensor, targets: Tensor) -> Tensor:
-        """Per-sample mean squared error (B,) of the grounding head in normalised units."""
+        """Per-sample mean squared error (B,) of the grounding prediction, normalised units."""
         target_n = (targets - self.aux_mean) / self.aux_std
-        return ((self.aux_head(grounding) - target_n) ** 2).mean(dim=1)
+        return ((grounding - target_n) ** 2).mean(dim=1)
 
     # -------------------------------------------------------------- flow head
 
