@@ -27,8 +27,14 @@ from vla_ros.core.safety import path as pathlib
 from vla_ros.core.safety.config import SafetyConfig
 from vla_ros.core.safety.gate import KinematicModel, PathGate, StateChecker
 from vla_ros.core.safety.limits import EffectiveLimits, GripperLimits, clamp_positions
-from vla_ros.core.safety.reach import max_point_speed_bound
-from vla_ros.core.safety.ssm import Human, SsmResult, evaluate_ssm, humans_clear
+from vla_ros.core.safety.reach import max_point_speed_bound, point_speed_bound
+from vla_ros.core.safety.ssm import (
+    Human,
+    PeopleDistances,
+    SsmResult,
+    evaluate_ssm,
+    humans_clear,
+)
 from vla_ros.core.safety.state_machine import SafetyMonitor
 from vla_ros.core.safety.twist import TwistLimiter
 from vla_ros.core.safety.types import (
@@ -111,6 +117,7 @@ class SafetyFilter:
         self._ref_positions: np.ndarray | None = None
         self._anchor_memo: tuple | None = None
         self._humans: tuple[Human, ...] = ()
+        self._people = PeopleDistances()
         self._ssm = SsmResult(math.inf, 0.0, 0.0, self._ssm_config.max_robot_speed_m_s, -1)
         self._state = SafetyState.STOPPED
         self._speed_scale = 1.0
@@ -359,7 +366,7 @@ class SafetyFilter:
         """
         if self._reach is not None and self._points_cache is not None:
             cached_q, cached_points = self._points_cache
-            slack = float(max_point_speed_bound(q - cached_q, self._reach))
+            slack = point_speed_bound(q - cached_q, self._reach)
             if slack <= _POINTS_REFRESH_M:
                 return cached_points, slack
         points = self.model.link_points(q)
@@ -377,7 +384,7 @@ class SafetyFilter:
         points, slack = self._link_points_near(q0)
         speed = 0.0
         if self._reach is not None:
-            speed = float(max_point_speed_bound(v0, self._reach))
+            speed = point_speed_bound(v0, self._reach)
         elif np.any(v0):
             moved = self.model.link_points(q0 + v0 * self._dt)
             speed = float(np.max(np.linalg.norm(moved - points, axis=1))) / self._dt
@@ -386,9 +393,11 @@ class SafetyFilter:
         )
         if slack > 0.0:  # points from a nearby state: every link may be up to `slack` closer
             radii = (np.zeros(len(points)) if radii is None else radii) + slack
-        self._ssm = evaluate_ssm(self._humans, points, speed, self._ssm_config, radii_m=radii)
+        self._ssm = evaluate_ssm(
+            self._humans, points, speed, self._ssm_config, radii_m=radii, cache=self._people
+        )
         clear = self.monitor.human_stop_active and humans_clear(
-            self._humans, points, self._ssm_config, radii_m=radii
+            self._humans, points, self._ssm_config, radii_m=radii, cache=self._people
         )
         inside = self._ssm_config.enabled and self._ssm.allowed_robot_speed_m_s <= 0.0
         self.monitor.update_humans(now_s, inside_sp=inside, clear=clear)

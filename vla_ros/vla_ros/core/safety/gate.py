@@ -80,13 +80,15 @@ class PathGate:
         # ... and whole paths with distances only where they can matter (walk)
         self._path_query = getattr(self._checker, "path_query", None)
         guard = _ZONE_GUARD_M
-        if workspace is not None:
-            self._workspace_inner = (
-                np.asarray(workspace.min_m, dtype=float) + guard,
-                np.asarray(workspace.max_m, dtype=float) - guard,
-            )
+        # (min x, y, z, max x, y, z) of the workspace shrunk and the keep-out zones grown
+        self._workspace_inner = (
+            None
+            if workspace is None
+            else tuple(float(v) + guard for v in workspace.min_m)
+            + tuple(float(v) - guard for v in workspace.max_m)
+        )
         self._keep_out_outer = [
-            (np.asarray(z.min_m, dtype=float) - guard, np.asarray(z.max_m, dtype=float) + guard)
+            tuple(float(v) - guard for v in z.min_m) + tuple(float(v) + guard for v in z.max_m)
             for z in self._keep_out
         ]
         # clearances above these change no verdict's validity or scale
@@ -191,19 +193,30 @@ class PathGate:
         """Per state, whether its zone verdict must be computed from pinocchio's frame
         positions: some frame lies outside the workspace shrunk by _ZONE_GUARD_M or inside
         a keep-out zone grown by it (all states without approximate positions). Elsewhere
-        the exact positions (within 1e-9 m) are inside every zone test too: no failure."""
+        the exact positions (within 1e-9 m) pass every zone test too: no failure."""
         if not self._frames:
             return [False] * count
         if positions is None:
             return [True] * count
-        flags = np.zeros(count, dtype=bool)
-        if self._workspace is not None:
-            lo, hi = self._workspace_inner
-            flags |= ((positions < lo) | (positions > hi)).any(axis=(1, 2))
-        for lo, hi in self._keep_out_outer:
-            inside = np.all((positions >= lo) & (positions <= hi), axis=2)
-            flags |= np.any(inside, axis=1)
-        return flags.tolist()
+        flags = []
+        inner, outer = self._workspace_inner, self._keep_out_outer
+        # plain float comparisons: a few states and frames, every command
+        for frames in positions.tolist():
+            flag = False
+            for x, y, z in frames:
+                if inner is not None and not (
+                    inner[0] < x < inner[3] and inner[1] < y < inner[4] and inner[2] < z < inner[5]
+                ):
+                    flag = True
+                    break
+                for lo_x, lo_y, lo_z, hi_x, hi_y, hi_z in outer:
+                    if lo_x <= x <= hi_x and lo_y <= y <= hi_y and lo_z <= z <= hi_z:
+                        flag = True
+                        break
+                if flag:
+                    break
+            flags.append(flag)
+        return flags
 
     def _zone_verdict(self, positions: Sequence[Sequence[float]]) -> StateVerdict | None:
         """A failing verdict when a monitored frame is outside the workspace or in a keep-out

@@ -78,3 +78,14 @@ def joint_reach_bounds(robot: Any) -> np.ndarray:
 def max_point_speed_bound(joint_rates: np.ndarray, reach: np.ndarray) -> np.ndarray:
     """Upper bound of any robot point's speed for (..., J) joint rates [m/s]."""
     return np.sum(np.abs(joint_rates) * reach, axis=-1)
+
+
+def point_speed_bound(joint_rates: np.ndarray, reach: np.ndarray) -> float:
+    """max_point_speed_bound of one state (J,) as a float, the same value (numpy sums fewer
+    than 8 terms in order, as here) without numpy's per-call cost."""
+    if len(reach) >= 8:
+        return float(max_point_speed_bound(joint_rates, reach))
+    total = 0.0
+    for rate, length in zip(joint_rates.tolist(), reach.tolist(), strict=True):
+        total += abs(rate) * length
+    return total

@@ -101,11 +101,61 @@ def _zd(human: Human, config: SsmConfig) -> float:
     )
 
 
+class PeopleDistances:
+    """Keeps the (people x robot points) distances of the last people and points evaluated:
+    the filter evaluates the same people (perception updates at camera rate) against the
+    same cached link points for many commands in a row, where only the radii change.
+    Identity decides reuse (people and points are replaced, never changed in place)."""
+
+    def __init__(self) -> None:
+        self._key: tuple[tuple[Human, ...], np.ndarray, SsmConfig] | None = None
+        self._value: tuple[np.ndarray, list[float], list[float]] = (np.zeros(0), [], [])
+
+    def get(
+        self, humans: Sequence[Human], robot_points_m: np.ndarray, config: SsmConfig
+    ) -> tuple[np.ndarray, list[float], list[float]]:
+        """(H, P) distances, approach speeds v_h and Z_d of every person."""
+        key = self._key
+        if (
+            key is not None
+            and key[1] is robot_points_m
+            and key[2] is config
+            and len(key[0]) == len(humans)
+            and all(a is b for a, b in zip(key[0], humans, strict=True))
+        ):
+            return self._value
+        self._value = _distances(humans, robot_points_m, config)
+        self._key = (tuple(humans), robot_points_m, config)  # strong refs: ids stay unique
+        return self._value
+
+
+def _distances(
+    humans: Sequence[Human], robot_points_m: np.ndarray, config: SsmConfig
+) -> tuple[np.ndarray, list[float], list[float]]:
+    """(H, P) person-point distances, approach speed v_h and Z_d of every person (points
+    not empty)."""
+    positions = np.array([h.position_m for h in humans], dtype=float)  # (H, 3)
+    offsets = robot_points_m[None, :, :] - positions[:, None, :]  # (H, P, 3)
+    distance = np.sqrt(np.einsum("hpk,hpk->hp", offsets, offsets))  # (H, P)
+    nearest = np.argmin(distance, axis=1)
+    toward = offsets[np.arange(len(humans)), nearest]  # (H, 3): person -> nearest point
+    norms = distance[np.arange(len(humans)), nearest].tolist()
+    speeds = []
+    for human, direction, norm in zip(humans, toward.tolist(), norms, strict=True):
+        measured = 0.0
+        if norm > 1e-9:
+            vx, vy, vz = human.velocity_m_s
+            measured = (vx * direction[0] + vy * direction[1] + vz * direction[2]) / norm
+        speeds.append(max(config.human_speed_m_s, measured))
+    return distance, speeds, [_zd(h, config) for h in humans]
+
+
 def _per_human(
     humans: Sequence[Human],
     robot_points_m: np.ndarray,
     config: SsmConfig,
     radii_m: np.ndarray | None,
+    cache: PeopleDistances | None = None,
 ) -> tuple[list[float], list[float], list[float]]:
     """Separation, approach speed v_h and Z_d of every person: the same values as
     separation_m, human_speed_toward and _zd, from one (people x points) distance matrix."""
@@ -116,22 +166,13 @@ def _per_human(
             [config.human_speed_m_s] * count,
             [_zd(h, config) for h in humans],
         )
-    positions = np.array([h.position_m for h in humans], dtype=float)  # (H, 3)
-    offsets = robot_points_m[None, :, :] - positions[:, None, :]  # (H, P, 3)
-    distance = np.sqrt(np.einsum("hpk,hpk->hp", offsets, offsets))  # (H, P)
-    nearest = np.argmin(distance, axis=1)
+    if cache is None:
+        distance, speeds, zds = _distances(humans, robot_points_m, config)
+    else:
+        distance, speeds, zds = cache.get(humans, robot_points_m, config)
     gap = distance - radii_m if radii_m is not None else distance
     separations = np.maximum(np.min(gap, axis=1), 0.0).tolist()
-    toward = offsets[np.arange(len(humans)), nearest]  # (H, 3): person -> nearest point
-    norms = distance[np.arange(len(humans)), nearest].tolist()
-    speeds = []
-    for human, direction, norm in zip(humans, toward.tolist(), norms, strict=True):
-        measured = 0.0
-        if norm > 1e-9:
-            vx, vy, vz = human.velocity_m_s
-            measured = (vx * direction[0] + vy * direction[1] + vz * direction[2]) / norm
-        speeds.append(max(config.human_speed_m_s, measured))
-    return separations, speeds, [_zd(h, config) for h in humans]
+    return separations, speeds, zds
 
 
 def evaluate_ssm(
@@ -141,11 +182,13 @@ def evaluate_ssm(
     config: SsmConfig,
     *,
     radii_m: np.ndarray | None = None,
+    cache: PeopleDistances | None = None,
 ) -> SsmResult:
-    """SSM for every person against every robot point; the most restrictive person wins."""
+    """SSM for every person against every robot point; the most restrictive person wins.
+    `cache` reuses the people-point distances of the same people and points."""
     if not config.enabled or not humans:
         return SsmResult(math.inf, 0.0, 0.0, config.max_robot_speed_m_s, -1)
-    separations, speeds, zds = _per_human(humans, robot_points_m, config, radii_m)
+    separations, speeds, zds = _per_human(humans, robot_points_m, config, radii_m, cache)
     best: SsmResult | None = None
     for index, (separation, v_h, zd) in enumerate(zip(separations, speeds, zds, strict=True)):
         allowed = allowed_robot_speed_m_s(separation, v_h, zd, config)
@@ -170,11 +213,12 @@ def humans_clear(
     config: SsmConfig,
     *,
     radii_m: np.ndarray | None = None,
+    cache: PeopleDistances | None = None,
 ) -> bool:
     """True when every person is beyond S_p (at rest) plus the resume hysteresis."""
     if not humans:
         return True
-    separations, speeds, zds = _per_human(humans, robot_points_m, config, radii_m)
+    separations, speeds, zds = _per_human(humans, robot_points_m, config, radii_m, cache)
     for separation, v_h, zd in zip(separations, speeds, zds, strict=True):
         rest = protective_separation_m(0.0, v_h, zd, config)
         if separation <= rest + config.resume_hysteresis_m:
