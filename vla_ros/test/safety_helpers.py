@@ -47,6 +47,26 @@ def make_filter(robot: str, config: SafetyConfig | None = None, *, obstacle: boo
     return safety, model, checker
 
 
+def cold_gjk(checker: EmbeddedCollisionChecker) -> None:
+    """Start every GJK of the checker from the default guess: its answers then do not depend
+    on earlier queries (pinocchio warm-starts each pair from its last answer, which moves
+    distances by up to ~1e-6 m), so two query paths must agree to the bit."""
+    import warnings
+
+    import pinocchio as pin
+
+    checker._path_geom_data_for(64)  # the path queries' data, created now
+    datas = []
+    for value in vars(checker).values():
+        values = value if isinstance(value, list) else [value]
+        datas += [v for v in values if isinstance(v, pin.GeometryData)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # enable_cached_gjk_guess
+        for data in datas:
+            for request in data.distanceRequests:
+                request.enable_cached_gjk_guess = False
+
+
 def interpolate(points: np.ndarray, resolution: float) -> np.ndarray:
     """States along a polyline, no joint moving more than `resolution` between neighbours."""
     out = [points[0]]

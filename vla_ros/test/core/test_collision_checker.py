@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from robot_descriptions import ROBOTS, robot_model, srdf_path, urdf_path
+from safety_helpers import cold_gjk
 
 from vla_ros.core.collision import (
     EmbeddedCollisionChecker,
@@ -266,20 +267,6 @@ def test_checker_rejects_bad_input(checker_cls):
         checker.set_scene([SceneObject("link_2", "sphere", (0.1,), (1, 1, 1))])
 
 
-def _cold_gjk(checker) -> None:
-    """Start every GJK of the checker's data from the default guess: its answers then do not
-    depend on earlier queries (pinocchio warm-starts each pair from its last answer, which
-    moves distances by up to ~1e-6 m), so two query paths must agree to the bit."""
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)  # enable_cached_gjk_guess
-        for value in vars(checker).values():
-            if isinstance(value, pin.GeometryData):
-                for request in value.distanceRequests:
-                    request.enable_cached_gjk_guess = False
-
-
 PATH_SCENE = [
     SceneObject("table", "box", (1.2, 1.2, 0.04), (0.3, 0.0, -0.03)),
     SceneObject("crate", "box", (0.2, 0.3, 0.25), (0.45, 0.25, 0.125), (0, 0, 0.38, 0.92)),
@@ -299,7 +286,7 @@ def test_path_query_agrees_with_state_distances(name, padding):
         model, padding_m=padding, allowed_scene_contacts=[("base_link", "table")]
     )
     checker.set_scene(PATH_SCENE)
-    _cold_gjk(checker)
+    cold_gjk(checker)
     frames = (model.tool_frame,)
     lo, hi = model.limits.lower_rad, model.limits.upper_rad
     rng = np.random.default_rng(11)

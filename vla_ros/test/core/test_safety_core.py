@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from hypothesis import Phase, given, settings
 from hypothesis import strategies as st
-from safety_helpers import OBSTACLE, InvariantChecker, make_filter, safety_config
+from safety_helpers import OBSTACLE, InvariantChecker, cold_gjk, make_filter, safety_config
 
 from vla_ros.core.resources import resource_path
 from vla_ros.core.safety import (
@@ -620,20 +620,11 @@ def test_gate_walk_matches_checking_every_state(robot):
     (reason, pairs, clearance) and the smallest clearance; so does the state-by-state
     fallback for checkers without a path query. GJK runs without warm starts here, so
     distances agree to the bit."""
-    import warnings
-
-    import pinocchio as pin
-
     from vla_ros.core.safety.gate import PathGate
 
     safety, model, _ = make_filter(robot)
     gate = safety.gate
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        for value in vars(gate._checker).values():
-            if isinstance(value, pin.GeometryData):
-                for request in value.distanceRequests:
-                    request.enable_cached_gjk_guess = False
+    cold_gjk(gate._checker)
 
     class Plain:  # no path query: walk() checks state by state
         def __init__(self, inner):

@@ -595,33 +595,24 @@ class PathQuery:
         self._known: dict[int, float] = {}  # state * pairs + pair -> coal distance
         self._state_min = [math.inf] * len(bounds)  # smallest distance computed per state
         self._candidates: dict[tuple[float, float], list[list[int]]] = {}
-        self._placed = -1
+        # one geometry data per state (placed once, however the queries interleave)
+        self._geom_data = checker._path_geom_data_for(len(bounds))
+        self._placed = [False] * len(bounds)
+        self._kinematics_of = -1  # state whose forward kinematics the pinocchio data holds
 
-    def _place(self, index: int) -> None:
-        """Forward kinematics and geometry placements of state `index`."""
-        if self._placed != index:
+    def _place(self, index: int) -> Any:
+        """Geometry data of state `index`, its placements computed."""
+        data = self._geom_data[index]
+        if not self._placed[index]:
             import pinocchio as pin
 
             c = self._checker
             pin.updateGeometryPlacements(
-                c.robot.pin_model, c._path_data, c._geom, c._path_geom_data, self._qf[index]
+                c.robot.pin_model, c._path_data, c._geom, data, self._qf[index]
             )
-            self._placed = index
-
-    def _distance(self, index: int, pair: int) -> float:
-        """coal's distance of `pair` in state `index` (computed once)."""
-        import pinocchio as pin
-
-        key = index * self._n_pairs + pair
-        distance = self._known.get(key)
-        if distance is None:
-            self._place(index)
-            c = self._checker
-            distance = pin.computeDistance(c._geom, c._path_geom_data, pair).min_distance
-            self._known[key] = distance
-            self._open.flat[key] = False
-            self._state_min[index] = min(self._state_min[index], distance)
-        return distance
+            self._placed[index] = True
+            self._kinematics_of = index
+        return data
 
     def _within(self, self_limit: float, scene_limit: float) -> list[list[int]]:
         """Per state, the pairs whose bound is within their class's limit, nearest first."""
@@ -644,10 +635,12 @@ class PathQuery:
         state_distances gives them)."""
         import pinocchio as pin
 
-        self._place(index)
         c = self._checker
-        positions = []
         model, data, root_base = c.robot.pin_model, c._path_data, c._root_base
+        if self._kinematics_of != index:
+            pin.forwardKinematics(model, data, self._qf[index])
+            self._kinematics_of = index
+        positions = []
         for fid in self._frame_ids:
             world = pin.updateFramePlacement(model, data, fid).translation
             if root_base is not None:  # row vector: R_b^T (p - t_b) is (p - t_b) @ R_b
@@ -675,7 +668,7 @@ class PathQuery:
         colliding = []
         n_self, known, base = c._n_self, self._known, index * self._n_pairs
         still_open = self._open.reshape(-1)
-        compute, geom, geom_data = pin.computeDistance, c._geom, c._path_geom_data
+        compute, geom, geom_data = pin.computeDistance, c._geom, self._place(index)
         bounds = self._bounds[index].tolist()
         # nearest bound first: once a class's smallest distance so far is at or below a
         # pair's bound, that pair can neither be nearer nor in contact (its bound is
@@ -687,7 +680,6 @@ class PathQuery:
                 continue
             distance = known.get(base + pair)
             if distance is None:
-                self._place(index)
                 distance = compute(geom, geom_data, pair).min_distance
                 known[base + pair] = distance
                 still_open[base + pair] = False
@@ -731,12 +723,25 @@ class PathQuery:
             return best
         candidate_bounds = flat_bounds[candidates]
         order = np.argsort(candidate_bounds, kind="stable")
+        import pinocchio as pin
+
+        compute, geom, known, state_min = (
+            pin.computeDistance,
+            self._checker._geom,
+            self._known,
+            self._state_min,
+        )
+        still_open = self._open.reshape(-1)
         for flat, bound in zip(
             candidates[order].tolist(), candidate_bounds[order].tolist(), strict=True
         ):
             if bound > 0.0 and bound >= best:
                 break
-            distance = self._distance(flat // pairs, flat % pairs)
+            index, pair = divmod(flat, pairs)
+            distance = compute(geom, self._place(index), pair).min_distance
+            known[flat] = distance
+            still_open[flat] = False
+            state_min[index] = min(state_min[index], distance)
             best = distance if distance < best else best
         return best
 
@@ -837,13 +842,21 @@ class EmbeddedCollisionChecker:
             for index, (a, b) in enumerate(self._pairs)
             if a in meshes or b in meshes
         ]
-        self._path_geom_data = pin.GeometryData(geom)
+        self._path_geom_data: list[Any] = []  # grown on demand by _path_geom_data_for
         n_robot = len(self.robot.collision_model.geometryObjects)
         self._bounds = (
             None
             if self._kinematics is None or not self._pairs
             else _PairBounds(self._kinematics, geom, layout, n_robot)
         )
+
+    def _path_geom_data_for(self, count: int) -> list[Any]:
+        """At least `count` geometry data for path queries (kept across queries)."""
+        import pinocchio as pin
+
+        while len(self._path_geom_data) < count:
+            self._path_geom_data.append(pin.GeometryData(self._geom))
+        return self._path_geom_data
 
     def path_query(self, qs: npt.ArrayLike, frames: Sequence[str] = ()) -> PathQuery | None:
         """Distances along the (N, dof) states qs, computed on demand (see PathQuery), or
