@@ -30,7 +30,7 @@ _BOUND_MARGIN_M = 1e-3
 _KINEMATICS_TOLERANCE_M = 1e-9
 # Robot-robot bounds use up to this many spheres per shape, each around a run of its
 # covering spheres: more is tighter (fewer exact distances) but costs more per path.
-_COARSE_SPHERES = 3
+_COARSE_SPHERES = 2
 
 
 @dataclass(frozen=True)
