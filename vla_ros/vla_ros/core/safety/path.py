@@ -211,16 +211,21 @@ def subdivide(
         if take:
             plan.append((index, full, take))
             room -= take
-    total = sum(take for _, _, take in plan)
-    states = np.empty((total + 1, points.shape[1]))
-    owners = np.zeros(total + 1, dtype=int)
+    states = np.empty((1 + sum(take for _, _, take in plan), points.shape[1]))
+    owners = np.zeros(len(states), dtype=int)
     states[0] = points[0]
-    row = 1
+    if len(states) == 1:
+        return states, owners
+    # per state: its segment and how far back from the segment's end it lies, farthest back
+    # first ((full - 1) res, (full - 2) res, ..., the first `take` of them); the same
+    # arithmetic as one segment at a time, all states in one pass
+    segment, back = [], []
     for index, full, take in plan:
-        # farthest back first: (full - 1) res, (full - 2) res, ..., the first `take` of them
-        back = np.arange(full - 1, full - 1 - take, -1, dtype=float) * resolution
-        unit = steps[index] / lengths[index]
-        states[row : row + take] = points[index + 1] - back[:, None] * unit
-        owners[row : row + take] = index + 1
-        row += take
+        segment += [index] * take
+        back += range(full - 1, full - 1 - take, -1)
+    which = np.array(segment)
+    distance_back = np.array(back, dtype=float) * resolution
+    unit = steps[which] / np.array(lengths)[which][:, None]
+    states[1:] = points[which + 1] - distance_back[:, None] * unit
+    owners[1:] = which + 1
     return states, owners
