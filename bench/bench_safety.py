@@ -14,6 +14,15 @@ Side by side with another version of the code, under the same load:
   .venv/bin/python bench/bench_safety.py --baseline /tmp/old [--rounds 4]
 runs each case in child processes, alternating this checkout's vla_ros package and the one
 in /tmp/old, and prints both and their ratio (the bench code itself is this one for both).
+
+Same outputs as another version of the code:
+  .venv/bin/python bench/bench_safety.py --baseline /tmp/old --check-outputs [--commands 3000]
+runs one stream of mixed proposals (towards random goals, random walks, out of limits,
+malformed, stale; people coming and going; state jumps; 8 and 32 checked states) through
+both versions in child processes and compares every status and trajectory. GJK warm starts
+make coal's distances depend on earlier queries by up to ~1e-6 m, so the comparison runs
+once with them off (the outputs must then agree to 1e-12) and once as shipped (states and
+reasons must agree, numbers to the solver's tolerance).
 """
 
 from __future__ import annotations
@@ -141,6 +150,134 @@ def compare(baseline: Path, robot: str, commands: int, rounds: int) -> None:
             )
 
 
+def output_stream(
+    path: str, robot: str, commands: int, seed: int, states: int, cold: bool
+) -> None:
+    """Mixed proposals through this checkout's filter; every output written to `path` (npz)."""
+    import pinocchio as pin
+
+    shipped = load_safety_file(resource_path("config", "safety.yaml"))
+    collision = replace(shipped.config.collision, max_checked_states=states)
+    watchdog = replace(shipped.config.watchdog, require_perception=True)
+    config = replace(shipped.config, collision=collision, watchdog=watchdog)
+    _, model = load_robot(resource_path("config", "robots", f"{robot}.yaml"))
+    scene = [*shipped.scene, POST.to_dict()]
+    safety = build_filter(
+        model, config, scene=scene, allowed_scene_contacts=shipped.allowed_scene_contacts
+    )
+    if cold:  # every GJK from the default guess: distances independent of earlier queries
+        import warnings
+
+        checker = safety.gate._checker
+        if hasattr(checker, "_path_geom_data_for"):
+            checker._path_geom_data_for(64)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            for value in vars(checker).values():
+                for data in value if isinstance(value, list) else [value]:
+                    if isinstance(data, pin.GeometryData):
+                        for request in data.distanceRequests:
+                            request.enable_cached_gjk_guess = False
+    rng = np.random.default_rng(seed)
+    names, limits = model.joint_names, safety.limits
+    home = np.clip(model.named_state("home"), limits.lower_rad, limits.upper_rad)
+    now, q, goal = 1000.0, home.copy(), home.copy()
+    humans = [Human((2.6, 0.5, 0.9), (-0.2, 0.0, 0.0), 0.05), Human((-1.5, -2.4, 0.9))]
+    rows: list[tuple] = []
+    arrays: dict[str, np.ndarray] = {}
+
+    def record(key: str, result) -> None:
+        st = result.status
+        numbers = (st.speed_scale, st.min_obstacle_distance_m, st.min_separation_m)
+        rows.append((int(st.state), "|".join(st.reasons), bool(result.accepted), *numbers))
+        if result.trajectory is not None:
+            arrays[key + "_p"] = result.trajectory.positions
+            arrays[key + "_v"] = result.trajectory.velocities
+
+    for k in range(commands):
+        now += float(rng.choice([0.002, 0.01, 0.02]))
+        reference = safety.reference_at(now)
+        q = reference[0] if reference is not None else q
+        if rng.random() < 0.01:  # a disturbance: the measured state jumps
+            q = q + rng.normal(0, 0.05, len(q))
+        v = None if rng.random() < 0.5 else safety.reference_at(now + 1e-9)
+        v = None if v is None else v[1]
+        safety.update_joint_state(JointStateSample(names, q, v, now))
+        safety.note_heartbeat(now)
+        if rng.random() < 0.02:  # people move: mostly far, now and then close
+            angle = rng.uniform(0, 2 * np.pi)
+            radius = rng.uniform(0.8, 2.0) if rng.random() < 0.1 else rng.uniform(2.6, 4.0)
+            position = (radius * np.cos(angle), radius * np.sin(angle), 0.9)
+            humans = [Human(position, tuple(rng.normal(0, 0.2, 3)), 0.05), humans[1]]
+        safety.update_humans(humans)
+        if rng.random() < 0.05:
+            goal = rng.uniform(limits.hard_lower_rad, limits.hard_upper_rad)
+        kind, points = rng.random(), int(rng.choice([1, 2, 5, 10, 16]))
+        t = float(rng.choice([0.02, 0.05, 0.1])) * np.arange(1, points + 1)
+        if kind < 0.7:  # towards the goal
+            fraction = np.clip(t, 0, 1)[:, None]
+            targets = q + (goal - q) * fraction + rng.normal(0, 0.01, (points, len(q)))
+        elif kind < 0.85:  # random walk
+            targets = q + np.cumsum(rng.normal(0, 0.05, (points, len(q))), axis=0)
+        else:  # out of limits, now and then malformed
+            targets = q + rng.normal(0, 1.0, (points, len(q)))
+            if kind > 0.95 and rng.random() < 0.5:
+                targets[0, 0] = np.nan
+        stamp = now - (0.6 if kind > 0.99 else 0.0)  # stale
+        record(str(k), safety.filter_command(JointCommand(names, t, targets, stamp), now))
+        if rng.random() < 0.1:
+            record(f"{k}c", safety.cycle(now + 0.001))
+        if rows[-1][0] >= 3 and rng.random() < 0.2:
+            safety.reset(now)
+    np.savez(
+        path,
+        discrete=np.array([f"{r[0]};{r[1]};{r[2]}" for r in rows]),
+        numbers=np.array([r[3:] for r in rows], dtype=float),
+        **arrays,
+    )
+
+
+def check_outputs(baseline: Path, robot: str, commands: int) -> None:
+    """output_stream of this checkout and the baseline, compared (see the docstring)."""
+    import tempfile
+
+    here = Path(__file__).resolve()
+    sources = {"this": here.parents[1] / "vla_ros", "baseline": baseline.resolve() / "vla_ros"}
+    with tempfile.TemporaryDirectory() as folder:
+        for cold in (True, False):
+            for seed, states in ((0, 8), (1, 32), (2, 8)):
+                out = {}
+                for side, source in sources.items():
+                    out[side] = f"{folder}/{side}.npz"
+                    child = [sys.executable, str(here), "--child-outputs", out[side]]
+                    child += ["--robot", robot, "--commands", str(commands), "--seed", str(seed)]
+                    child += ["--states", str(states)] + (["--cold"] if cold else [])
+                    env = dict(os.environ, PYTHONPATH=str(source))
+                    subprocess.run(child, env=env, check=True, capture_output=True)
+                a, b = np.load(out["baseline"]), np.load(out["this"])
+                same = bool(np.array_equal(a["discrete"], b["discrete"]))
+                same &= set(a.files) == set(b.files)
+                na, nb = a["numbers"], b["numbers"]
+                same &= bool(np.array_equal(np.isinf(na), np.isinf(nb)))
+                finite = np.isfinite(na) & np.isfinite(nb)
+                worst = float(np.max(np.abs(na[finite] - nb[finite]), initial=0.0))
+                for key in a.files:
+                    if key in ("discrete", "numbers"):
+                        continue
+                    if key not in b.files or a[key].shape != b[key].shape:
+                        same = False
+                        continue
+                    worst = max(worst, float(np.max(np.abs(a[key] - b[key]), initial=0.0)))
+                states_seen = len(a["discrete"])
+                trajectories = sum(key.endswith("_p") for key in a.files)
+                print(
+                    f"GJK warm starts {'off' if cold else 'on '}, seed {seed}, {states:2d} "
+                    f"checked states: {states_seen} outputs ({trajectories} trajectories), "
+                    f"states/reasons/shapes {'identical' if same else 'DIFFER'}, "
+                    f"largest numeric difference {worst:.1e}"
+                )
+
+
 def time_state_check(robot: str) -> float:
     """Cost of one gate state check (collision with distances + Cartesian zones) in us."""
     shipped = load_safety_file(resource_path("config", "safety.yaml"))
@@ -166,8 +303,18 @@ def main() -> None:
     parser.add_argument("--commands", type=int, default=3000)
     parser.add_argument("--baseline", type=Path, help="other checkout to compare with")
     parser.add_argument("--rounds", type=int, default=4, help="alternations per case")
+    parser.add_argument("--check-outputs", action="store_true", help="compare with --baseline")
     parser.add_argument("--child", help=argparse.SUPPRESS)  # "rate,points": print latencies
+    parser.add_argument("--child-outputs", help=argparse.SUPPRESS)  # npz path
+    parser.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--states", type=int, default=8, help=argparse.SUPPRESS)
+    parser.add_argument("--cold", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child_outputs:
+        output_stream(
+            args.child_outputs, args.robot, args.commands, args.seed, args.states, args.cold
+        )
+        return
     if args.child:
         rate, points = args.child.split(",")
         lat, cpu, _ = latencies_ms(args.robot, float(rate), args.commands, int(points))
@@ -177,6 +324,9 @@ def main() -> None:
         f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
         f"python {platform.python_version()}, load avg {os.getloadavg()[0]:.2f}"
     )
+    if args.baseline is not None and args.check_outputs:
+        check_outputs(args.baseline, args.robot, args.commands)
+        return
     if args.baseline is not None:
         compare(args.baseline, args.robot, args.commands, args.rounds)
         return
