@@ -330,19 +330,21 @@ class SafetyFilter:
         self._state, reasons = self.monitor.state(now_s, slowed=self._speed_scale < 1.0 - 1e-6)
         return FilterResult(status=self.status(now_s, extra=[*reasons, why]), error=why)
 
-    def _ssm_caps(self, dense: np.ndarray, steps: np.ndarray) -> np.ndarray:
+    def _ssm_caps(
+        self, dense: np.ndarray, steps: np.ndarray, moves: np.ndarray | None = None
+    ) -> np.ndarray:
         """Largest ds/dt per dense segment that keeps every robot point within the SSM speed.
 
         Point speeds are chords between every `_SSM_STRIDE`-th checked state (link_points is
         the expensive call); over <= 0.2 rad the chord is within 1 % of the arc, and the
-        chord margin covers it.
+        chord margin covers it. `moves` is dense[1:] - dense[:-1] where the caller has it.
         """
         allowed = self._ssm.allowed_robot_speed_m_s
         if not math.isfinite(allowed):
             return np.full(len(steps), np.inf)
         if self._reach is not None:
             # joint rate per unit ds/dt (steps > 0: subdivide never repeats a state)
-            rates = (dense[1:] - dense[:-1]) / steps[:, None]
+            rates = (dense[1:] - dense[:-1] if moves is None else moves) / steps[:, None]
             bound = max_point_speed_bound(rates, self._reach)
             return np.divide(allowed, bound, out=np.full(len(bound), np.inf), where=bound > 0)
         picks = _chord_groups(len(dense), _SSM_STRIDE)
@@ -554,7 +556,8 @@ class SafetyFilter:
             seg_timing, junction = None, None
         count = max(len(scales), 1)
         dense, owner = dense[:count], owner[:count]
-        steps = (np.abs(dense[1:] - dense[:-1]) / rates).max(axis=1) if count > 1 else np.zeros(0)
+        moves = dense[1:] - dense[:-1]
+        steps = (np.abs(moves) / rates).max(axis=1) if count > 1 else np.zeros(0)
         proposal = np.ones(count - 1)
         if seg_timing is not None and count > 1:
             proposal = seg_timing[owner[1:] - 1]
@@ -563,7 +566,7 @@ class SafetyFilter:
             scale = np.array(scales)
             seg_cap *= np.minimum(scale[:-1], scale[1:])
         if self._ssm_config.enabled and count > 1:
-            seg_cap = np.minimum(seg_cap, self._ssm_caps(dense, steps))
+            seg_cap = np.minimum(seg_cap, self._ssm_caps(dense, steps, moves))
         point_cap = np.full(count, np.inf)
         if junction is not None:
             point_cap[np.searchsorted(owner, junction, side="right") - 1] = 0.0
@@ -574,7 +577,14 @@ class SafetyFilter:
             ratio = seg_cap[used] / proposal[used]
             self._speed_scale = float(min(1.0, np.min(ratio))) if ratio.size else 1.0
         profile = pathlib.make_profile(
-            dense, rates, self.limits.acceleration_rad_s2, self._dt, seg_cap, point_cap
+            dense,
+            rates,
+            self.limits.acceleration_rad_s2,
+            self._dt,
+            seg_cap,
+            point_cap,
+            steps=moves,
+            lengths=steps,
         )
         moving = bool(v0.any())
         start_rate = float((np.abs(v0) / rates).max()) if moving else 0.0

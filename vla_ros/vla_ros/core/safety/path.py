@@ -37,11 +37,17 @@ def make_profile(
     period_s: float,
     segment_cap: np.ndarray | None = None,
     point_cap: np.ndarray | None = None,
+    *,
+    steps: np.ndarray | None = None,
+    lengths: np.ndarray | None = None,
 ) -> PathProfile:
-    """Drop repeated waypoints, measure the path and add the corner speed caps."""
+    """Drop repeated waypoints, measure the path and add the corner speed caps. `steps`
+    (waypoint differences) and `lengths` (their max_j |step_j| / v_j) where the caller has
+    them."""
     points = np.asarray(waypoints, dtype=float)
-    steps = points[1:] - points[:-1]
-    lengths = (np.abs(steps) / velocity_limits).max(axis=1) if len(steps) else np.zeros(0)
+    if steps is None or lengths is None:
+        steps = points[1:] - points[:-1]
+        lengths = (np.abs(steps) / velocity_limits).max(axis=1) if len(steps) else np.zeros(0)
     valid = lengths > 1e-12
     seg_cap = np.full(len(steps), np.inf) if segment_cap is None else np.asarray(segment_cap)
     pt_cap = np.full(len(points), np.inf) if point_cap is None else np.asarray(point_cap, float)
@@ -219,12 +225,13 @@ def subdivide(
     # per state: its segment and how far back from the segment's end it lies, farthest back
     # first ((full - 1) res, (full - 2) res, ..., the first `take` of them); the same
     # arithmetic as one segment at a time, all states in one pass
-    segment, back = [], []
+    segment: list[int] = []
+    back: list[int] = []
     for index, full, take in plan:
         segment += [index] * take
         back += range(full - 1, full - 1 - take, -1)
     which = np.array(segment)
-    distance_back = np.array(back, dtype=float) * resolution
+    distance_back = np.array(back, dtype=np.float64) * resolution
     unit = steps[which] / np.array(lengths)[which][:, None]
     states[1:] = points[which + 1] - distance_back[:, None] * unit
     owners[1:] = which + 1
