@@ -9,6 +9,9 @@ the time the scheduler gave other processes: on a loaded machine, what an unshar
 would see). As in the node (safety_filter_node.main), the start-up objects are frozen out of
 the garbage collector.
 
+On a shared machine `--best-of 3` replays each run twice more and keeps each command's
+smallest time (the cost of the code, with most interference filtered out).
+
 Side by side with another version of the code, under the same load:
   git worktree add /tmp/old <commit>
   .venv/bin/python bench/bench_safety.py --baseline /tmp/old [--rounds 4]
@@ -51,9 +54,11 @@ POST = SceneObject(
 )
 
 
-def run(robot: str, rate_hz: float, commands: int, chunk_points: int) -> dict[str, float]:
+def run(
+    robot: str, rate_hz: float, commands: int, chunk_points: int, best_of: int = 1
+) -> dict[str, float]:
     """Latency figures of one case (see latencies_ms); cpu_* from the thread's CPU time."""
-    lat, cpu, states = latencies_ms(robot, rate_hz, commands, chunk_points)
+    lat, cpu, states = latencies_ms(robot, rate_hz, commands, chunk_points, best_of)
     cpu_figures = {f"cpu_{k}": v for k, v in summary(cpu).items()}
     return (
         summary(lat) | cpu_figures | {"accepted_fraction": float(np.mean([s < 3 for s in states]))}
@@ -70,9 +75,15 @@ def summary(lat: np.ndarray) -> dict[str, float]:
 
 
 def latencies_ms(
-    robot: str, rate_hz: float, commands: int, chunk_points: int
+    robot: str, rate_hz: float, commands: int, chunk_points: int, best_of: int = 1
 ) -> tuple[np.ndarray, np.ndarray, list[int]]:
-    """Per-command filter latency and CPU time [ms] (after a 50-command warm-up), states."""
+    """Per-command filter latency and CPU time [ms] (after a 50-command warm-up), states.
+
+    With best_of > 1 the run's inputs (the same commands, states and people at the same
+    times) are replayed best_of - 1 more times through a freshly built filter, and each
+    command keeps its smallest latency and CPU time: what the code costs with the
+    interference of other processes mostly filtered out.
+    """
     shipped = load_safety_file(resource_path("config", "safety.yaml"))
     collision = replace(shipped.config.collision, max_checked_states=8)
     watchdog = replace(shipped.config.watchdog, require_perception=True)
@@ -89,6 +100,7 @@ def latencies_ms(
     humans = [Human((2.6, 0.5, 0.9), (-0.2, 0.0, 0.0), 0.05), Human((-1.5, -2.4, 0.9))]
     now, q = 1000.0, home.copy()
     latencies, cpu, states = [], [], []
+    inputs = []
     phase = rng.uniform(0, 2 * np.pi, len(home))
     for _ in range(commands):
         now += period
@@ -106,8 +118,23 @@ def latencies_ms(
         latencies.append(time.perf_counter() - start)
         cpu.append(time.thread_time() - start_cpu)
         states.append(int(result.status.state))
+        inputs.append((q, now, command))
+    wall_s, cpu_s = np.array(latencies), np.array(cpu)
+    for _ in range(best_of - 1):
+        safety = build_filter(
+            model, config, scene=scene, allowed_scene_contacts=shipped.allowed_scene_contacts
+        )
+        freeze_startup_objects()
+        for index, (q, now, command) in enumerate(inputs):
+            safety.update_joint_state(JointStateSample(model.joint_names, q, None, now))
+            safety.note_heartbeat(now)
+            safety.update_humans(humans)
+            start_cpu, start = time.thread_time(), time.perf_counter()
+            safety.filter_command(command, now)
+            wall_s[index] = min(wall_s[index], time.perf_counter() - start)
+            cpu_s[index] = min(cpu_s[index], time.thread_time() - start_cpu)
     # skip the warm-up
-    return np.array(latencies[50:]) * 1e3, np.array(cpu[50:]) * 1e3, states[50:]
+    return wall_s[50:] * 1e3, cpu_s[50:] * 1e3, states[50:]
 
 
 def freeze_startup_objects() -> None:
@@ -121,7 +148,7 @@ def freeze_startup_objects() -> None:
 CASES = [(100.0, 1), (100.0, 10), (500.0, 1), (500.0, 10)]
 
 
-def compare(baseline: Path, robot: str, commands: int, rounds: int) -> None:
+def compare(baseline: Path, robot: str, commands: int, rounds: int, best_of: int = 1) -> None:
     """Alternate child processes of this checkout's package and the baseline's, per case."""
     here = Path(__file__).resolve()
     sources = {"this": here.parents[1] / "vla_ros", "baseline": baseline.resolve() / "vla_ros"}
@@ -136,6 +163,7 @@ def compare(baseline: Path, robot: str, commands: int, rounds: int) -> None:
                 env = dict(os.environ, PYTHONPATH=str(sources[side]))
                 child = [sys.executable, str(here), "--child", f"{rate},{points}"]
                 child += ["--robot", robot, "--commands", str(commands)]
+                child += ["--best-of", str(best_of)]
                 out = subprocess.run(child, env=env, capture_output=True, text=True, check=True)
                 wall_ms, cpu_ms = json.loads(out.stdout.splitlines()[-1])
                 lat[side] += wall_ms
@@ -303,6 +331,9 @@ def main() -> None:
     parser.add_argument("--commands", type=int, default=3000)
     parser.add_argument("--baseline", type=Path, help="other checkout to compare with")
     parser.add_argument("--rounds", type=int, default=4, help="alternations per case")
+    parser.add_argument(
+        "--best-of", type=int, default=1, help="replay each run this often, keep each minimum"
+    )
     parser.add_argument("--check-outputs", action="store_true", help="compare with --baseline")
     parser.add_argument("--child", help=argparse.SUPPRESS)  # "rate,points": print latencies
     parser.add_argument("--child-outputs", help=argparse.SUPPRESS)  # npz path
@@ -317,7 +348,9 @@ def main() -> None:
         return
     if args.child:
         rate, points = args.child.split(",")
-        lat, cpu, _ = latencies_ms(args.robot, float(rate), args.commands, int(points))
+        lat, cpu, _ = latencies_ms(
+            args.robot, float(rate), args.commands, int(points), args.best_of
+        )
         print(json.dumps([lat.tolist(), cpu.tolist()]))
         return
     print(
@@ -328,11 +361,11 @@ def main() -> None:
         check_outputs(args.baseline, args.robot, args.commands)
         return
     if args.baseline is not None:
-        compare(args.baseline, args.robot, args.commands, args.rounds)
+        compare(args.baseline, args.robot, args.commands, args.rounds, args.best_of)
         return
     print(f"robot {args.robot}: one gate state check = {time_state_check(args.robot):.1f} us")
     for rate, points in CASES:
-        r = run(args.robot, rate, args.commands, points)
+        r = run(args.robot, rate, args.commands, points, args.best_of)
         print(
             f"{rate:5.0f} Hz, {points:2d}-point proposals, 8-state path + SSM (2 people): "
             f"p50 {r['p50_ms']:.3f} ms, p99 {r['p99_ms']:.3f} ms, max {r['max_ms']:.3f} ms, "
