@@ -139,7 +139,10 @@ def run(args: argparse.Namespace) -> int:
         robot_config=args.robot_config if args.action_representation == "tool_pose" else "",
         tool_yaw_symmetry=args.tool_yaw_symmetry,
         aux_dim=GROUNDING_DIM if args.grounding else 0,
-        metadata={"episodes": [str(p) for p in paths]},
+        metadata={
+            "episodes": [str(p) for p in paths],
+            **({"init_checkpoint": str(args.init)} if args.init else {}),
+        },
     )
     settings = TrainConfig(
         steps=args.steps,
