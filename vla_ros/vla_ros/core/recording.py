@@ -24,8 +24,10 @@ TOPIC_ARM = "/arm_controller/joint_trajectory"
 TOPIC_GRIPPER = "/gripper_controller/joint_trajectory"
 TOPIC_INSTRUCTION = "/instruction"
 # Ground-truth object poses (simulation only, like a motion-capture system would give): one
-# transform per object, child_frame_id = object name ("cube_red", "bowl", "plate"), in the
-# robot base frame. Training may use them as auxiliary targets; a policy never sees them.
+# geometry_msgs/TransformStamped per object and frame, child_frame_id = object name
+# ("cube_red", "bowl", "plate"), in the robot base frame. Training may use them as auxiliary
+# targets; a policy never sees them. (Recordings made before 2026-11-24 08:00 carry one
+# tf2_msgs/TFMessage per frame instead; read_episode reads both.)
 TOPIC_OBJECTS = "/sim/object_poses"
 
 _SEP = "=" * 80 + "\n"
@@ -52,11 +54,8 @@ MSG_DEFINITIONS = {
         "float64[] velocities\nfloat64[] accelerations\nfloat64[] effort\n"
         "builtin_interfaces/Duration time_from_start\n" + _SEP + _DURATION
     ),
-    "tf2_msgs/msg/TFMessage": (
-        "geometry_msgs/TransformStamped[] transforms\n"
-        + _SEP
-        + "MSG: geometry_msgs/TransformStamped\nstd_msgs/Header header\nstring child_frame_id\n"
-        "geometry_msgs/Transform transform\n"
+    "geometry_msgs/msg/TransformStamped": (
+        "std_msgs/Header header\nstring child_frame_id\ngeometry_msgs/Transform transform\n"
         + _SEP
         + _HEADER
         + _SEP
@@ -81,7 +80,7 @@ _TOPIC_TYPES = {
     TOPIC_ARM: "trajectory_msgs/msg/JointTrajectory",
     TOPIC_GRIPPER: "trajectory_msgs/msg/JointTrajectory",
     TOPIC_INSTRUCTION: "vla_ros_msgs/msg/Instruction",
-    TOPIC_OBJECTS: "tf2_msgs/msg/TFMessage",
+    TOPIC_OBJECTS: "geometry_msgs/msg/TransformStamped",
 }
 
 
@@ -252,23 +251,23 @@ class EpisodeWriter:
     def write_object_poses(
         self, time_s: float, positions_m: dict[str, np.ndarray], frame_id: str = "base_link"
     ) -> None:
-        """Ground-truth object positions (name -> (3,) [m]) as a tf2_msgs/TFMessage."""
-        transforms = []
+        """Ground-truth object positions (name -> (3,) [m]), one TransformStamped each."""
+        checked = {}
         for name, position in positions_m.items():
             xyz = np.asarray(position, dtype=np.float64)
             if xyz.shape != (3,) or not np.all(np.isfinite(xyz)):
                 raise ValueError(f"object '{name}' needs a finite (3,) position, got {xyz}")
-            transforms.append(
-                {
-                    "header": _header(time_s, frame_id),
-                    "child_frame_id": name,
-                    "transform": {
-                        "translation": {"x": xyz[0], "y": xyz[1], "z": xyz[2]},
-                        "rotation": {"x": 0.0, "y": 0.0, "z": 0.0, "w": 1.0},
-                    },
-                }
-            )
-        self._write(TOPIC_OBJECTS, time_s, {"transforms": transforms})
+            checked[name] = xyz
+        for name, xyz in checked.items():
+            message = {
+                "header": _header(time_s, frame_id),
+                "child_frame_id": name,
+                "transform": {
+                    "translation": {"x": xyz[0], "y": xyz[1], "z": xyz[2]},
+                    "rotation": {"x": 0.0, "y": 0.0, "z": 0.0, "w": 1.0},
+                },
+            }
+            self._write(TOPIC_OBJECTS, time_s, message)
 
     def set_metadata(self, **values: str) -> None:
         """Add key/values to the episode's metadata record (written on close)."""
@@ -375,11 +374,13 @@ def read_episode(path: str | Path) -> EpisodeArrays:
     grip = _align_commands(times, gripper, positions[pick], joint_names, gripper_names)
     objects: dict[str, np.ndarray] = {}
     if by_topic[TOPIC_OBJECTS]:
-        object_times = np.array([t for t, _ in by_topic[TOPIC_OBJECTS]])
-        samples = [
-            {tf.child_frame_id: _xyz(tf.transform.translation) for tf in m.transforms}
-            for _, m in by_topic[TOPIC_OBJECTS]
-        ]
+        grouped: dict[float, dict[str, np.ndarray]] = {}  # log time -> name -> position
+        for t, m in by_topic[TOPIC_OBJECTS]:
+            transforms = m.transforms if hasattr(m, "transforms") else [m]  # old: TFMessage
+            for tf in transforms:
+                grouped.setdefault(t, {})[tf.child_frame_id] = _xyz(tf.transform.translation)
+        object_times = np.array(sorted(grouped))
+        samples = [grouped[t] for t in object_times]
         rows = [samples[i] for i in _previous_index(object_times, times)]
         names = [n for n in samples[0] if all(n in row for row in rows)]
         objects = {n: np.stack([row[n] for row in rows]) for n in names}
