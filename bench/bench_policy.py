@@ -121,6 +121,43 @@ def bench_latency(iterations: int, encoder: TextEncoder, threads: int) -> None:
                 )
 
 
+def bench_shipped(iterations: int, encoder: TextEncoder, threads: int) -> None:
+    """The shipped checkpoint (vla_ros/models/vla_sim), both runtimes, on a 320x240 frame."""
+    from vla_ros.core.resources import resource_path
+
+    directory = resource_path("models", "vla_sim")
+    config, net = load_checkpoint(directory)
+    s = config.spec
+    print(
+        f"\n== shipped checkpoint {directory.name}: {parameter_count(net) / 1e6:.2f} M parameters,"
+        f" {s.image_size[0]}x{s.image_size[1]} RGB, H={s.chunk_length}, pooling"
+        f" {config.pooling}, {threads} threads, {iterations} runs =="
+    )
+    runtimes = {
+        "torch": TorchRuntime(net, num_threads=threads),
+        "onnxruntime": OnnxRuntime(directory / "model.onnx", num_threads=threads),
+    }
+    names = s.observed_joints
+    rng = np.random.default_rng(0)
+    obs = Observation(
+        images={s.image_keys[0]: rng.integers(0, 255, (240, 320, 3), dtype=np.uint8)},
+        joint_names=names,
+        joint_positions=np.zeros(len(names)),
+        instruction="pick up the red cube",
+        stamp_s=0.0,
+    )
+    for name, runtime in runtimes.items():
+        policy = VlaPolicy(config, runtime, text_encoder=encoder)
+        for _ in range(3):
+            policy.infer(obs)
+        full = []
+        for _ in range(iterations):
+            start = time.perf_counter()
+            policy.infer(obs)
+            full.append((time.perf_counter() - start) * 1000.0)
+        print(f"   {name:12s} policy.infer (320x240 resize + cached text) {percentiles(full)}")
+
+
 def bench_remote(iterations: int, encoder: TextEncoder, threads: int) -> None:
     from vla_ros.core.policy.backends import RemoteConfig
     from vla_ros.core.policy.remote import RemotePolicy
@@ -231,10 +268,16 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=50)
     parser.add_argument("--duration-s", type=float, default=6.0)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--shipped-only", action="store_true", help="only the shipped checkpoint's latency"
+    )
     args = parser.parse_args()
     print("machine:", machine_info())
     encoder = TextEncoder()
     encoder.encode("pick up the red cube")
+    bench_shipped(args.iterations, encoder, args.threads)
+    if args.shipped_only:
+        return
     bench_latency(args.iterations, encoder, args.threads)
     bench_remote(args.iterations, encoder, args.threads)
     bench_gaps(args.duration_s, encoder, args.threads)
