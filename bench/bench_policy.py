@@ -11,6 +11,7 @@ import os
 import platform
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -71,12 +72,22 @@ def percentiles(samples_ms: list[float]) -> str:
     return f"p50 {np.percentile(a, 50):7.2f} ms  p99 {np.percentile(a, 99):7.2f} ms"
 
 
+def timed_ms(run: Callable[[], object], iterations: int) -> list[float]:
+    """Wall time [ms] of each of `iterations` calls of `run`."""
+    samples = []
+    for _ in range(iterations):
+        start = time.perf_counter()
+        run()
+        samples.append((time.perf_counter() - start) * 1000.0)
+    return samples
+
+
 def observation(s: PolicySpec, stamp_s: float) -> Observation:
     rng = np.random.default_rng(0)
     return Observation(
-        images={"front": rng.integers(0, 255, (240, 320, 3), dtype=np.uint8)},
-        joint_names=s.joint_names,
-        joint_positions=np.zeros(len(s.joint_names)),
+        images={s.image_keys[0]: rng.integers(0, 255, (240, 320, 3), dtype=np.uint8)},
+        joint_names=s.observed_joints,
+        joint_positions=np.zeros(len(s.observed_joints)),
         instruction="pick up the red cube",
         stamp_s=stamp_s,
     )
@@ -102,19 +113,11 @@ def bench_latency(iterations: int, encoder: TextEncoder, threads: int) -> None:
             for name, runtime in runtimes.items():
                 for _ in range(3):
                     runtime.run(inputs)
-                samples = []
-                for _ in range(iterations):
-                    start = time.perf_counter()
-                    runtime.run(inputs)
-                    samples.append((time.perf_counter() - start) * 1000.0)
+                samples = timed_ms(lambda rt=runtime, x=inputs: rt.run(x), iterations)
                 policy = VlaPolicy(config, runtime, text_encoder=encoder)
                 obs = observation(config.spec, 0.0)
                 policy.infer(obs)
-                full = []
-                for _ in range(iterations):
-                    start = time.perf_counter()
-                    policy.infer(obs)
-                    full.append((time.perf_counter() - start) * 1000.0)
+                full = timed_ms(lambda p=policy, o=obs: p.infer(o), iterations)
                 print(
                     f"   {name:12s} network {percentiles(samples)} | "
                     f"policy.infer (320x240 resize + cached text) {percentiles(full)}"
@@ -137,24 +140,12 @@ def bench_shipped(iterations: int, encoder: TextEncoder, threads: int) -> None:
         "torch": TorchRuntime(net, num_threads=threads),
         "onnxruntime": OnnxRuntime(directory / "model.onnx", num_threads=threads),
     }
-    names = s.observed_joints
-    rng = np.random.default_rng(0)
-    obs = Observation(
-        images={s.image_keys[0]: rng.integers(0, 255, (240, 320, 3), dtype=np.uint8)},
-        joint_names=names,
-        joint_positions=np.zeros(len(names)),
-        instruction="pick up the red cube",
-        stamp_s=0.0,
-    )
+    obs = observation(s, 0.0)
     for name, runtime in runtimes.items():
         policy = VlaPolicy(config, runtime, text_encoder=encoder)
         for _ in range(3):
             policy.infer(obs)
-        full = []
-        for _ in range(iterations):
-            start = time.perf_counter()
-            policy.infer(obs)
-            full.append((time.perf_counter() - start) * 1000.0)
+        full = timed_ms(lambda p=policy: p.infer(obs), iterations)
         print(f"   {name:12s} policy.infer (320x240 resize + cached text) {percentiles(full)}")
 
 

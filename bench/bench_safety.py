@@ -38,6 +38,7 @@ import platform
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -46,7 +47,8 @@ import numpy as np
 from vla_ros.core.collision import SceneObject
 from vla_ros.core.resources import resource_path
 from vla_ros.core.robot_config import load_robot
-from vla_ros.core.safety import Human, JointCommand, JointStateSample
+from vla_ros.core.robot_model import RobotModel
+from vla_ros.core.safety import Human, JointCommand, JointStateSample, SafetyFilter
 from vla_ros.core.safety.build import build_filter, load_safety_file
 
 POST = SceneObject(
@@ -74,6 +76,24 @@ def summary(lat: np.ndarray) -> dict[str, float]:
     }
 
 
+def bench_setup(robot: str, checked_states: int) -> tuple[RobotModel, Callable[[], SafetyFilter]]:
+    """(robot model, a function building a fresh filter): the shipped safety.yaml with the
+    bench's post in the scene, `checked_states` path states and the perception heartbeat on."""
+    shipped = load_safety_file(resource_path("config", "safety.yaml"))
+    collision = replace(shipped.config.collision, max_checked_states=checked_states)
+    watchdog = replace(shipped.config.watchdog, require_perception=True)
+    config = replace(shipped.config, collision=collision, watchdog=watchdog)
+    _, model = load_robot(resource_path("config", "robots", f"{robot}.yaml"))
+    scene = [*shipped.scene, POST.to_dict()]
+
+    def new_filter() -> SafetyFilter:
+        return build_filter(
+            model, config, scene=scene, allowed_scene_contacts=shipped.allowed_scene_contacts
+        )
+
+    return model, new_filter
+
+
 def latencies_ms(
     robot: str, rate_hz: float, commands: int, chunk_points: int, best_of: int = 1
 ) -> tuple[np.ndarray, np.ndarray, list[int]]:
@@ -84,15 +104,8 @@ def latencies_ms(
     command keeps its smallest latency and CPU time: what the code costs with the
     interference of other processes mostly filtered out.
     """
-    shipped = load_safety_file(resource_path("config", "safety.yaml"))
-    collision = replace(shipped.config.collision, max_checked_states=8)
-    watchdog = replace(shipped.config.watchdog, require_perception=True)
-    config = replace(shipped.config, collision=collision, watchdog=watchdog)
-    _, model = load_robot(resource_path("config", "robots", f"{robot}.yaml"))
-    scene = [*shipped.scene, POST.to_dict()]
-    safety = build_filter(
-        model, config, scene=scene, allowed_scene_contacts=shipped.allowed_scene_contacts
-    )
+    model, new_filter = bench_setup(robot, checked_states=8)
+    safety = new_filter()
     freeze_startup_objects()
     period = 1.0 / rate_hz
     rng = np.random.default_rng(0)
@@ -121,9 +134,7 @@ def latencies_ms(
         inputs.append((q, now, command))
     wall_s, cpu_s = np.array(latencies), np.array(cpu)
     for _ in range(best_of - 1):
-        safety = build_filter(
-            model, config, scene=scene, allowed_scene_contacts=shipped.allowed_scene_contacts
-        )
+        safety = new_filter()
         freeze_startup_objects()
         for index, (q, now, command) in enumerate(inputs):
             safety.update_joint_state(JointStateSample(model.joint_names, q, None, now))
@@ -184,15 +195,8 @@ def output_stream(
     """Mixed proposals through this checkout's filter; every output written to `path` (npz)."""
     import pinocchio as pin
 
-    shipped = load_safety_file(resource_path("config", "safety.yaml"))
-    collision = replace(shipped.config.collision, max_checked_states=states)
-    watchdog = replace(shipped.config.watchdog, require_perception=True)
-    config = replace(shipped.config, collision=collision, watchdog=watchdog)
-    _, model = load_robot(resource_path("config", "robots", f"{robot}.yaml"))
-    scene = [*shipped.scene, POST.to_dict()]
-    safety = build_filter(
-        model, config, scene=scene, allowed_scene_contacts=shipped.allowed_scene_contacts
-    )
+    model, new_filter = bench_setup(robot, checked_states=states)
+    safety = new_filter()
     if cold:  # every GJK from the default guess: distances independent of earlier queries
         import warnings
 

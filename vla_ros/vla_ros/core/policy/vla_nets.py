@@ -103,8 +103,8 @@ class LanguageAttentionPool(nn.Module):
         query = self.query(cond).reshape(n, self.heads, ATTENTION_KEY_DIM, 1)
         logits = (keys * query).sum(dim=2) / math.sqrt(ATTENTION_KEY_DIM)  # (n, heads, h*w)
         weights = torch.softmax(logits, dim=-1)
-        # kept for the training loss that may supervise where heads look (attention_loss)
-        self.last_log_weights = torch.log_softmax(logits, dim=-1).reshape(n, self.heads, h, w)
+        if self.training:  # for the loss that may supervise where heads look (attention_loss)
+            self.last_log_weights = torch.log_softmax(logits, dim=-1).reshape(n, self.heads, h, w)
         xs, ys = _pixel_grid(h, w, x.dtype)
         where = torch.stack([(weights * xs).sum(-1), (weights * ys).sum(-1)], dim=-1)
         what = (values * weights[:, :, None, :]).sum(-1)  # (n, heads, value_dim)
@@ -318,8 +318,9 @@ class VlaNet(nn.Module):
 
     def attention_loss(self, points: Tensor, valid: Tensor, sigma_cells: float = 0.75) -> Tensor:
         """Per-sample cross-entropy (B,) between where attention heads 0..K-1 of the first
-        camera looked in the last encode and Gaussian blobs around `points` (B, K, 2), image
-        coordinates in [-1, 1]; `valid` (B, K) masks points outside the image."""
+        camera looked in the last encode in training mode and Gaussian blobs around `points`
+        (B, K, 2), image coordinates in [-1, 1]; `valid` (B, K) masks points outside the
+        image."""
         if self.vision.pooling != "attention":
             raise ValueError("attention_loss needs pooling 'attention'")
         log_w = self.vision.attend.last_log_weights  # (B * cams, heads, h, w)

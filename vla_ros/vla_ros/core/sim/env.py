@@ -146,6 +146,16 @@ def _urdf_facts(urdf_path: Path) -> tuple[np.ndarray, np.ndarray, dict[str, floa
     return np.array(pose.translation), np.array(pose.rotation), velocity
 
 
+def nominal_scene_camera_pose(urdf_path: Path | None = None) -> np.ndarray:
+    """4x4 pose of the scene camera's optical frame in the base frame as the URDF places it
+    (SimEnv jitters it per episode by camera_jitter_m / camera_jitter_rad)."""
+    position, rotation, _ = _urdf_facts(urdf_path or default_urdf_path())
+    pose = np.eye(4)
+    pose[:3, :3] = rotation
+    pose[:3, 3] = position
+    return pose
+
+
 def _small_rotation(rng: np.random.Generator, std_rad: float) -> np.ndarray:
     axis_angle = rng.normal(0.0, std_rad, size=3)
     angle = float(np.linalg.norm(axis_angle))

@@ -12,6 +12,9 @@ import numpy as np
 from vla_ros.core.sim.env import EpisodeInfo, SimConfig, SimEnv
 from vla_ros.core.sim.tasks import SimStateView, TaskSpec
 
+# step-to-step correlation of run_episode's action noise: ~1 s time constant at 10 Hz
+ACTION_NOISE_CORRELATION = 0.9
+
 
 class SimPolicy(Protocol):
     """What the rollout needs of a policy (the scripted expert fits)."""
@@ -84,8 +87,8 @@ def run_episode(
         arm, gripper = policy.act(joints.positions, state)
         executed = np.asarray(arm, dtype=np.float64)
         if action_noise_rad > 0.0:
-            # AR(1) with stationary std action_noise_rad: correlated over ~1 s at 10 Hz
-            rho = 0.9
+            # AR(1) with stationary std action_noise_rad
+            rho = ACTION_NOISE_CORRELATION
             if noise.shape != executed.shape:
                 noise = noise_rng.normal(0.0, action_noise_rad, executed.shape)
             innovation = noise_rng.normal(0.0, action_noise_rad * np.sqrt(1 - rho**2), noise.shape)

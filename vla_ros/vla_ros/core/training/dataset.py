@@ -19,8 +19,7 @@ class Episode:
     actions: np.ndarray  # (T, D) action taken at each step, in the spec's action space
     instruction: str  # the task, e.g. "pick up the red cube"
     depth: Mapping[str, np.ndarray] = field(default_factory=dict)  # camera -> (T, H, W) [m]
-    # measured positions of joints outside the spec the network also sees (T, E), e.g. the
-    # gripper; see VlaConfig.extra_state_joints
+    # measured positions of the spec's extra_state_joints (T, E), e.g. the gripper
     extra_state: np.ndarray | None = None
     # training-only grounding targets (T, G), see core.training.grounding
     aux_targets: np.ndarray | None = None
@@ -47,6 +46,14 @@ class Episode:
             raise ValueError("episode arrays contain NaN or inf")
 
     @property
+    def observed_positions(self) -> np.ndarray:
+        """(T, J + E) joint_positions then extra_state: PolicySpec.observed_joints' order."""
+        joints = np.asarray(self.joint_positions, dtype=np.float64)
+        if self.extra_state is None:
+            return joints
+        return np.concatenate([joints, np.asarray(self.extra_state, dtype=np.float64)], axis=1)
+
+    @property
     def length(self) -> int:
         """Number of steps T."""
         return int(np.asarray(self.actions).shape[0])
@@ -70,6 +77,10 @@ class ChunkDataset:
                 )
             if np.asarray(episode.joint_positions).shape[1] != len(spec.joint_names):
                 raise ValueError(f"episode {k}: joint_positions do not match spec.joint_names")
+            if episode.observed_positions.shape[1] != len(spec.observed_joints):
+                raise ValueError(
+                    f"episode {k}: extra_state does not match {spec.extra_state_joints}"
+                )
             missing = [key for key in spec.image_keys if key not in episode.images]
             if missing or (
                 spec.use_depth and any(k not in episode.depth for k in spec.image_keys)
@@ -98,10 +109,7 @@ class ChunkDataset:
             images={k: np.asarray(episode.images[k][t]) for k in self.spec.image_keys},
             depth={k: np.asarray(episode.depth[k][t]) for k in episode.depth},
             joint_names=self.spec.observed_joints,
-            joint_positions=np.concatenate(
-                [np.asarray(episode.joint_positions[t])]
-                + ([] if episode.extra_state is None else [np.asarray(episode.extra_state[t])])
-            ),
+            joint_positions=episode.observed_positions[t],
             instruction=episode.instruction,
             stamp_s=stamp_s,
         )

@@ -1,9 +1,11 @@
 """Auxiliary grounding targets for training: where the named object and the task's goal are.
 
 A simulated recording carries the ground-truth object positions (core.recording's
-/sim/object_poses). Regressing them from the network's context (VlaNet's aux head, training
-only) makes the language-conditioned vision features find the cube the instruction names,
-which plain behaviour cloning learns slowly from 3-6 pixel cubes. Inference never uses them.
+/sim/object_poses). VlaNet's grounding head regresses them from the image features and the
+instruction, and the training can also make two attention heads look at their projections into
+the scene camera (image_points); that makes the language-conditioned vision features find the
+cube the instruction names, which plain behaviour cloning learns slowly from 3-6 pixel cubes.
+Inference never sees the ground truth (the head's prediction feeds the action head).
 
 Targets per frame, base frame, metres (GROUNDING_DIM = 6):
 - the named cube's current position;
@@ -58,12 +60,9 @@ def scene_camera_projection() -> tuple[np.ndarray, CameraIntrinsics]:
     intrinsics are for SimConfig's default size; image_points returns normalised
     coordinates, so they fit any image of the same aspect ratio."""
     from vla_ros.core.perception.camera import CameraIntrinsics
-    from vla_ros.core.sim.env import SimConfig, _urdf_facts, default_urdf_path
+    from vla_ros.core.sim.env import SimConfig, nominal_scene_camera_pose
 
-    position, rotation, _ = _urdf_facts(default_urdf_path())
-    pose = np.eye(4)
-    pose[:3, :3] = rotation
-    pose[:3, 3] = position
+    pose = nominal_scene_camera_pose()
     config = SimConfig()
     intrinsics = CameraIntrinsics.from_fov(
         config.image_width_px, config.image_height_px, np.radians(config.camera_fovy_deg)

@@ -201,27 +201,15 @@ def network_arrays(
     with the FK tool-pose features of each measured posture appended, and the recorded
     joint-position targets as tool-pose rows (FK, computed once here).
     """
-    joints = [np.asarray(ep.joint_positions, dtype=np.float64) for ep in dataset.episodes]
+    states = [ep.observed_positions for ep in dataset.episodes]  # ChunkDataset checked widths
     actions = [np.asarray(ep.actions, dtype=np.float64) for ep in dataset.episodes]
-    states = joints
-    extra = model_config.spec.extra_state_joints
-    if extra:
-        widths = [
-            -1 if ep.extra_state is None else np.asarray(ep.extra_state).shape[1]
-            for ep in dataset.episodes
-        ]
-        if any(w != len(extra) for w in widths):
-            raise ValueError(f"the model needs extra state {extra}; episodes lack it")
-        states = [
-            np.concatenate([q, np.asarray(ep.extra_state, dtype=np.float64)], axis=1)
-            for q, ep in zip(joints, dataset.episodes, strict=True)
-        ]
     if not model_config.tool_pose:
         return states, actions
     converter = model_config.tool_pose_converter()
+    n_arm = len(model_config.spec.joint_names)
     tool_states = [
-        np.concatenate([s, np.stack([converter.state_features(row) for row in q])], axis=1)
-        for s, q in zip(states, joints, strict=True)
+        np.concatenate([s, np.stack([converter.state_features(row[:n_arm]) for row in s])], axis=1)
+        for s in states
     ]
     return tool_states, [converter.tool_actions(a) for a in actions]
 
