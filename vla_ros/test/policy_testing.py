@@ -18,13 +18,14 @@ def tiny_spec(
     step_duration_s: float = 0.1,
     depth: bool = False,
     action_space: ActionSpace = ActionSpace.JOINT_POSITION,
+    image_keys: tuple[str, ...] = ("front",),
 ):
     return PolicySpec(
         action_space=action_space,
         joint_names=JOINTS,
         chunk_length=chunk_length,
         step_duration_s=step_duration_s,
-        image_keys=("front",),
+        image_keys=image_keys,
         image_size=(32, 32),
         use_depth=depth,
         has_gripper=True,

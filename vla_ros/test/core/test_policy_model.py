@@ -284,3 +284,36 @@ def test_train_tool_learns_from_recorded_episodes(tmp_path):
     config = read_config(tmp_path / "ckpt")
     assert len(config.metadata["episodes"]) == 2
     assert (tmp_path / "ckpt" / "model.onnx").is_file()
+
+
+def test_warm_start_adds_a_camera_without_changing_what_the_network_does(tmp_path):
+    """A front-camera checkpoint warm-starts a front + wrist network: every parameter carries
+    over, the new camera's weights start at zero, so the new network's chunk is the old one's
+    whatever the wrist image shows, and training then moves it."""
+    import torch
+
+    from vla_ros.core.policy.vla_model import build_net, warm_start
+
+    old_config = random_checkpoint(tmp_path / "front")
+    _, old = load_checkpoint(tmp_path / "front")
+    torch.manual_seed(1)
+    two = tiny_config(tiny_spec(image_keys=("front", "wrist")))
+    new = build_net(two)
+    for name, buffer in old.named_buffers():  # same statistics as the old network
+        getattr(new, name).copy_(buffer)
+    copied, fresh = warm_start(new, tmp_path / "front")
+    assert fresh == [] and "context.0.weight" in copied
+    new.eval()
+    inputs = example_inputs(old_config, seed=0)
+    args = {k: torch.as_tensor(v) for k, v in inputs.items()}
+    with torch.no_grad():
+        expected = old(**args)
+        for seed in (0, 1):
+            wrist = torch.rand(args["images"].shape, generator=torch.Generator().manual_seed(seed))
+            both = dict(args, images=torch.cat([args["images"], wrist], dim=1))
+            torch.testing.assert_close(new(**both), expected, atol=1e-5, rtol=1e-5)
+    with torch.no_grad():  # and the carried-over weights are live: change them, it moves
+        new.context[0].weight.add_(0.1)
+        assert not torch.allclose(new(**both), expected, atol=1e-3)
+    with pytest.raises(CheckpointError):
+        warm_start(new, tmp_path / "missing")

@@ -228,8 +228,8 @@ def test_room_camera_leaves_the_scene_camera_and_seeded_episodes_unchanged(env):
     """A VLA is trained on the scene camera: adding the room camera must not change a pixel."""
     room = SimEnv(SimConfig(image_width_px=160, image_height_px=120, room_camera=True))
     try:
-        assert env.cameras == ("scene_camera",)
-        assert room.cameras == ("scene_camera", "room_camera")
+        assert env.cameras == ("scene_camera", "wrist_camera")
+        assert room.cameras == ("scene_camera", "wrist_camera", "room_camera")
         for seed in (0, 5):
             a = env.reset(seed, "", with_person=True)
             b = room.reset(seed, "", with_person=True)
@@ -280,3 +280,44 @@ def test_room_camera_renders_the_cell_from_its_configured_pose():
         assert on_table.sum() > 20 and np.median(np.abs(points[on_table, 2])) < 0.01
     finally:
         room.close()
+
+
+def test_wrist_camera_rides_on_the_urdf_frame_and_sees_the_cube_it_grasps(env):
+    """The wrist camera is where pinocchio puts wrist_camera_optical_frame for the measured
+    joints, and it sees what is in front of it: the named cube between the fingers at the
+    grasp, projected where its camera model says."""
+    import pinocchio as pin
+
+    from vla_ros.core.sim.scene import WRIST_CAMERA_NAME
+
+    model = pin.buildModelFromUrdf(str(default_urdf_path()), mimic=True)
+    data = model.createData()
+    frame = model.getFrameId("wrist_camera_optical_frame")
+    expert = ScriptedExpert(RobotModel.from_urdf(default_urdf_path()))
+    seen = []
+
+    def check(step) -> None:
+        q = np.zeros(model.nq)
+        q[: len(step.joint_positions)] = step.joint_positions  # arm joints + finger joint
+        q[-1] = q[-2]  # the mimic finger
+        pin.framesForwardKinematics(model, data, q)
+        pose = env.camera_pose(WRIST_CAMERA_NAME)
+        np.testing.assert_allclose(pose[:3, 3], data.oMf[frame].translation, atol=2e-3)
+        np.testing.assert_allclose(pose[:3, :3], data.oMf[frame].rotation, atol=2e-3)
+        if step.gripper_action_m < 0.01 and not seen:  # the expert closes on the cube
+            seen.append(step.wrist_rgb)
+            colour_name = env.episode.task.colour
+            cube = step.state.cube_positions_m[colour_name]  # its centre
+            p = pose[:3, :3].T @ (cube - pose[:3, 3])
+            k = env.intrinsics(WRIST_CAMERA_NAME)
+            u, v = k.fx_px * p[0] / p[2] + k.cx_px, k.fy_px * p[1] / p[2] + k.cy_px
+            assert 0 < u < env.config.image_width_px and 0 < v < env.config.image_height_px
+            pixel = step.wrist_rgb[round(v), round(u)] / 255.0
+            colour = np.array(COLOURS[colour_name][:3])
+            assert np.argmax(pixel) == np.argmax(colour), (pixel, colour)
+
+    result = run_episode(env, expert, seed=3, task="pick", render_wrist=True, on_step=check)
+    assert result.success and seen
+    rgb, depth = env.render(camera=WRIST_CAMERA_NAME, with_depth=True)
+    assert rgb.shape == (120, 160, 3) and np.isfinite(depth).mean() > 0.9
+    assert not np.array_equal(rgb, env.render(with_depth=False)[0])

@@ -48,6 +48,43 @@ def test_recorded_expert_episode_reads_back_aligned(tmp_path):
     assert episode.actions[0, 6] > 0.03 and episode.actions[-1, 6] < 0.01
 
 
+def test_wrist_camera_frames_are_recorded_and_train_a_two_camera_spec(tmp_path):
+    from vla_ros.core.recording import TOPIC_WRIST_RGB
+    from vla_ros.core.sim.rollout import record_episode
+    from vla_ros.core.training.recorded import episode_from_recording, spec_for_recording
+
+    env = SimEnv(SimConfig(image_width_px=64, image_height_px=48))
+    expert = ScriptedExpert(RobotModel.from_urdf(default_urdf_path()))
+    steps = []
+    run_episode(env, expert, seed=4, task="pick", render=True, render_wrist=True,
+                on_step=steps.append)  # fmt: skip
+    path = tmp_path / "wrist.mcap"
+    result = record_episode(env, expert, path, seed=4, task="pick", wrist_camera=True)
+    plain = record_episode(env, expert, tmp_path / "plain.mcap", seed=4, task="pick")
+    env.close()
+    episode = read_episode(path)
+    assert episode.wrist_rgb is not None and episode.wrist_rgb.shape == (result.steps, 48, 64, 3)
+    np.testing.assert_array_equal(episode.wrist_rgb, [s.wrist_rgb for s in steps])
+    np.testing.assert_array_equal(episode.rgb, [s.rgb for s in steps])
+    assert not np.array_equal(episode.wrist_rgb, episode.rgb)
+    assert read_episode(tmp_path / "plain.mcap").wrist_rgb is None and plain.success
+
+    spec = spec_for_recording(episode, image_size=(48, 64), cameras=("front", "wrist"))
+    training = episode_from_recording(episode, spec)
+    assert spec.image_keys == ("front", "wrist")
+    assert (
+        training.images["wrist"] is episode.wrist_rgb and training.images["front"] is episode.rgb
+    )
+    with pytest.raises(ValueError, match="wrist camera"):
+        episode_from_recording(read_episode(tmp_path / "plain.mcap"), spec)
+    with (
+        EpisodeWriter(tmp_path / "bad.mcap", instruction="x") as writer,
+        pytest.raises(ValueError, match="colour camera topic"),
+    ):
+        writer.write_rgb(0.0, steps[0].rgb, topic="/joint_states")
+    assert TOPIC_WRIST_RGB == "/wrist_camera/color/image_raw"
+
+
 def test_reader_aligns_unevenly_timed_streams(tmp_path):
     path = tmp_path / "uneven.mcap"
     names = ("joint_1", "finger_joint")

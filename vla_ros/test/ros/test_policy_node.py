@@ -139,6 +139,40 @@ def test_missing_camera_means_no_inference_and_is_reported(executor, rclpy_conte
     assert spin_until(executor, lambda: len(h.commands) > 5, 30.0)
 
 
+def test_second_camera_is_assembled_from_its_topic(executor, rclpy_context, tmp_path):
+    """A front + wrist policy infers only when both cameras are fresh: the wrist images come
+    from the topic extra_camera_topics names, a missing one is a counted drop, never a
+    chunk; a policy camera without a topic is a reported start-up error."""
+    random_checkpoint(tmp_path / "two", image_keys=("front", "wrist"))
+    params = {
+        "backend_options": backend_options(tmp_path / "two"),
+        "status_rate_hz": 5.0,
+        "extra_camera_topics": "{wrist: /test_gripper_camera/image}",
+    }
+    h = Harness(executor, rclpy_context, params)
+    wrist_pub = h.io.create_publisher(Image, "/test_gripper_camera/image", SENSOR_QOS)
+    h.instruct("pick up the red cube", "a")
+    assert spin_until(
+        executor, lambda: h.status is not None and h.status.observations_dropped > 5, 20.0
+    ), h.status
+    assert h.status.chunks_received == 0 and not h.commands
+    assert h.node.assembler.last_drop == "missing wrist image"
+
+    def publish_wrist():
+        stamp = h.io.get_clock().now().nanoseconds * 1e-9
+        image = h.rng.integers(0, 255, (24, 40, 3), dtype=np.uint8)
+        wrist_pub.publish(conv.image_to_msg(image, "rgb8", stamp_s=stamp))
+
+    h.io.create_timer(0.05, publish_wrist)
+    assert spin_until(executor, lambda: len(h.commands) > 5, 30.0), h.status
+    assert h.status.chunks_received >= 1
+
+    unmapped = {**params, "extra_camera_topics": "{}", "retry_interval_s": 0.2}
+    h2 = Harness(executor, rclpy_context, unmapped)
+    assert spin_until(executor, lambda: h2.node.errors.counts.get("backend", 0) >= 1, 10.0)
+    assert h2.node.runner is None
+
+
 def test_broken_backend_reports_error_and_keeps_running(executor, rclpy_context, tmp_path):
     params = {"backend_options": backend_options(tmp_path / "missing"), "retry_interval_s": 0.2}
     h = Harness(executor, rclpy_context, params)

@@ -47,6 +47,8 @@ class Probe:
             "/camera/color/camera_info": (CameraInfo, SENSOR_QOS),
             "/camera/depth/image_raw": (Image, SENSOR_QOS),
             "/camera/depth/camera_info": (CameraInfo, SENSOR_QOS),
+            "/wrist_camera/color/image_raw": (Image, SENSOR_QOS),
+            "/wrist_camera/color/camera_info": (CameraInfo, SENSOR_QOS),
             "/room_camera/color/image_raw": (Image, SENSOR_QOS),
             "/room_camera/color/camera_info": (CameraInfo, SENSOR_QOS),
             "/room_camera/depth/image_raw": (Image, SENSOR_QOS),
@@ -116,6 +118,8 @@ def test_publishes_sensors_clock_and_task_state(executor, sim):
         "/camera/depth/image_raw",
         "/camera/color/camera_info",
         "/camera/depth/camera_info",
+        "/wrist_camera/color/image_raw",
+        "/wrist_camera/color/camera_info",
         "/sim/task_state",
     ]
     assert spin_until(executor, lambda: all(t in probe.latest for t in topics), 60.0), sorted(
@@ -132,6 +136,12 @@ def test_publishes_sensors_clock_and_task_state(executor, sim):
     expected_fy = 36 / math.tan(math.radians(58.0) / 2)
     assert intrinsics.fy_px == pytest.approx(expected_fy)
     assert probe.latest["/camera/color/image_raw"].header.frame_id == "camera_optical_frame"
+    wrist_msg = probe.latest["/wrist_camera/color/image_raw"]
+    assert wrist_msg.header.frame_id == "wrist_camera_optical_frame"
+    wrist = conv.rgb_from_msg(wrist_msg)
+    assert wrist.shape == (72, 96, 3) and wrist.std() > 10 and not np.array_equal(wrist, rgb)
+    wrist_info = probe.latest["/wrist_camera/color/camera_info"]
+    assert wrist_info.header.frame_id == "wrist_camera_optical_frame"
     joint_msg = probe.latest["/joint_states"]
     assert list(joint_msg.name) == [*ARM_JOINTS, "finger_joint"]
     np.testing.assert_allclose(probe.joints(), HOME_Q, atol=0.02)
@@ -196,7 +206,7 @@ def test_room_camera_is_published_like_the_scene_camera(executor, sim):
     assert np.mean(np.abs(points[:, 2] + 0.75) < 0.02) > 0.5  # mostly floor
 
 
-def test_room_camera_off_publishes_nothing_for_it(executor):
+def test_room_and_wrist_cameras_off_publish_nothing_for_them(executor):
     node = SimNode(
         context=executor.context,
         parameter_overrides=[
@@ -204,15 +214,17 @@ def test_room_camera_off_publishes_nothing_for_it(executor):
             Parameter("image_height_px", value=48),
             Parameter("real_time_factor", value=0.0),
             Parameter("room_camera", value=False),
+            Parameter("wrist_camera", value=False),
         ],
     )
     executor.add_node(node)
-    assert node.env.cameras == ("scene_camera",)  # not even in the MuJoCo model
+    assert node.env.cameras == ("scene_camera", "wrist_camera")  # no room camera in the model
     assert not [p.topic_name for p in node.publishers if p.topic_name.startswith("/room_")]
+    assert not [p.topic_name for p in node.publishers if p.topic_name.startswith("/wrist_")]
     probe = Probe(executor)
     assert spin_until(executor, lambda: "/camera/color/image_raw" in probe.latest, 60.0)
     spin_until(executor, lambda: False, 0.5)
-    assert not [t for t in probe.latest if t.startswith("/room_camera/")]
+    assert not [t for t in probe.latest if t.startswith(("/room_camera/", "/wrist_camera/"))]
 
 
 def test_trajectory_and_forward_commands_move_the_arm(executor, sim):

@@ -19,6 +19,7 @@ import numpy as np
 
 TOPIC_RGB = "/camera/color/image_raw"
 TOPIC_DEPTH = "/camera/depth/image_raw"
+TOPIC_WRIST_RGB = "/wrist_camera/color/image_raw"  # optional second camera on the gripper
 TOPIC_JOINTS = "/joint_states"
 TOPIC_ARM = "/arm_controller/joint_trajectory"
 TOPIC_GRIPPER = "/gripper_controller/joint_trajectory"
@@ -76,6 +77,7 @@ MSG_DEFINITIONS = {
 _TOPIC_TYPES = {
     TOPIC_RGB: "sensor_msgs/msg/Image",
     TOPIC_DEPTH: "sensor_msgs/msg/Image",
+    TOPIC_WRIST_RGB: "sensor_msgs/msg/Image",
     TOPIC_JOINTS: "sensor_msgs/msg/JointState",
     TOPIC_ARM: "trajectory_msgs/msg/JointTrajectory",
     TOPIC_GRIPPER: "trajectory_msgs/msg/JointTrajectory",
@@ -140,8 +142,13 @@ class EpisodeWriter:
         )
         self._instruction_written = True
 
-    def write_rgb(self, time_s: float, rgb: np.ndarray, frame_id: str = "") -> None:
-        """(H, W, 3) uint8 RGB as an rgb8 Image."""
+    def write_rgb(
+        self, time_s: float, rgb: np.ndarray, frame_id: str = "", topic: str = TOPIC_RGB
+    ) -> None:
+        """(H, W, 3) uint8 RGB as an rgb8 Image on `topic` (TOPIC_RGB: the scene camera, whose
+        frames the episode is aligned on; TOPIC_WRIST_RGB: the wrist camera)."""
+        if topic not in (TOPIC_RGB, TOPIC_WRIST_RGB):
+            raise ValueError(f"not a colour camera topic of a recording: {topic}")
         image = np.ascontiguousarray(rgb, dtype=np.uint8)
         if image.ndim != 3 or image.shape[2] != 3:
             raise ValueError(f"rgb must be (H, W, 3), got {image.shape}")
@@ -149,7 +156,7 @@ class EpisodeWriter:
             self.write_instruction(time_s, self._instruction)
         height, width = image.shape[:2]
         self._write(
-            TOPIC_RGB,
+            topic,
             time_s,
             {
                 "header": _header(time_s, frame_id),
@@ -161,7 +168,8 @@ class EpisodeWriter:
                 "data": image.tobytes(),
             },
         )
-        self.frames += 1
+        if topic == TOPIC_RGB:
+            self.frames += 1
 
     def write_depth(self, time_s: float, depth_m: np.ndarray, frame_id: str = "") -> None:
         """(H, W) float depth in metres as a 32FC1 Image (NaN = invalid)."""
@@ -301,6 +309,7 @@ class EpisodeArrays:
     times_s: np.ndarray  # (T,) frame stamps
     rgb: np.ndarray  # (T, H, W, 3) uint8
     depth_m: np.ndarray | None  # (T, H, W) float32, NaN invalid; None if not recorded
+    wrist_rgb: np.ndarray | None  # (T, H, W, 3) uint8 latest wrist frame; None if not recorded
     joint_names: tuple[str, ...]
     joint_positions: np.ndarray  # (T, J): latest joint state at or before each frame
     joint_velocities: np.ndarray  # (T, J)
@@ -360,6 +369,12 @@ def read_episode(path: str | Path) -> EpisodeArrays:
         depth_all = [_image_array(m) for _, m in by_topic[TOPIC_DEPTH]]
         depth = np.stack([depth_all[i] for i in _previous_index(depth_times, times)])
 
+    wrist = None
+    if by_topic[TOPIC_WRIST_RGB]:
+        wrist_times = np.array([t for t, _ in by_topic[TOPIC_WRIST_RGB]])
+        wrist_all = [_image_array(m) for _, m in by_topic[TOPIC_WRIST_RGB]]
+        wrist = np.stack([wrist_all[i] for i in _previous_index(wrist_times, times)])
+
     joint_names = tuple(joints[0][1].name)
     joint_times = np.array([t for t, _ in joints])
     positions = np.array([list(m.position) for _, m in joints])
@@ -392,6 +407,7 @@ def read_episode(path: str | Path) -> EpisodeArrays:
         times_s=times,
         rgb=rgb,
         depth_m=depth,
+        wrist_rgb=wrist,
         joint_names=joint_names,
         joint_positions=positions[pick],
         joint_velocities=velocities[pick],

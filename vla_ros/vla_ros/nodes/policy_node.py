@@ -6,6 +6,8 @@ control_rate_hz whatever the model's latency (core.chunking.ChunkRunner).
 Subscribes:
   /camera/color/image_raw  sensor_msgs/Image         colour camera (the policy's first camera)
   /camera/depth/image_raw  sensor_msgs/Image         depth (used when the policy wants depth)
+  /wrist_camera/color/image_raw sensor_msgs/Image    the policy's "wrist" camera (and any
+                                                     other camera in extra_camera_topics)
   /joint_states            sensor_msgs/JointState
   /instruction             vla_ros_msgs/Instruction  new text: reset and replan; empty: idle
 Publishes:
@@ -18,7 +20,8 @@ Parameters (all read-only but trajectory_points; defaults and descriptions in PA
   command line quote it, -p 'backend_options:="{checkpoint_dir: models/vla, runtime: onnx}"');
   control_rate_hz, refill_fraction, blend, old_weight, ensemble_decay, jump_margin,
   min_rate_per_s, rate_memory, max_chunk_age_s (chunk scheduling, core.chunking);
-  max_skew_s, staleness_limit_s (observation assembly); trajectory_points, gripper_joint,
+  max_skew_s, staleness_limit_s, extra_camera_topics (observation assembly; a YAML mapping
+  of the policy's further image keys to topics); trajectory_points, gripper_joint,
   base_frame, urdf_path, status_rate_hz, retry_interval_s.
 """
 
@@ -69,6 +72,11 @@ PARAMETERS = {
     "max_chunk_age_s": (2.0, "[s] discard chunks answering older observations", True),
     "max_skew_s": (0.1, "[s] largest camera/joint-state stamp difference", True),
     "staleness_limit_s": (0.5, "[s] largest camera image age at request time", True),
+    "extra_camera_topics": (
+        "{wrist: /wrist_camera/color/image_raw}",
+        "YAML mapping: the policy's image keys after the first -> sensor_msgs/Image topics",
+        True,
+    ),
     "trajectory_points": (5, "points per proposed trajectory (current + next actions)", False),
     "gripper_joint": ("", "joint receiving the gripper action ('' drops it)", True),
     "base_frame": ("base_link", "frame of twists and markers", True),
@@ -76,6 +84,20 @@ PARAMETERS = {
     "status_rate_hz": (2.0, "[Hz] /policy/status rate", True),
     "retry_interval_s": (1.0, "[s] wait before retrying a failed backend", True),
 }
+
+
+def parse_camera_topics(text: str) -> dict[str, str]:
+    """extra_camera_topics (a YAML mapping in a string) -> {image key: topic}; ValueError when
+    it is not a mapping of names to absolute topic names."""
+    try:
+        value = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        raise ValueError(f"extra_camera_topics is not YAML: {exc}") from exc
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) and v.startswith("/") for k, v in value.items()
+    ):
+        raise ValueError(f"extra_camera_topics must map image keys to /topics, got {text!r}")
+    return dict(value)
 
 
 class PolicyNode(Node):
@@ -102,6 +124,11 @@ class PolicyNode(Node):
         self.marker_pub = self.create_publisher(Marker, "/policy/markers", COMMAND_QOS)
         self.create_subscription(Image, "/camera/color/image_raw", self.on_image, SENSOR_QOS)
         self.create_subscription(Image, "/camera/depth/image_raw", self.on_depth, SENSOR_QOS)
+        self.extra_camera_topics = parse_camera_topics(self.p["extra_camera_topics"])
+        for key, topic in self.extra_camera_topics.items():
+            self.create_subscription(
+                Image, topic, lambda msg, key=key: self.on_image(msg, key), SENSOR_QOS
+            )
         self.create_subscription(JointState, "/joint_states", self.on_joints, SENSOR_QOS)
         self.create_subscription(Instruction, "/instruction", self.on_instruction, COMMAND_QOS)
         # The control timer gets its own group: sensor callbacks never delay a command.
@@ -122,8 +149,18 @@ class PolicyNode(Node):
             spec = policy.spec
             if hasattr(policy, "warm_up"):  # no multi-second outlier on the first instruction
                 policy.warm_up()
+            unmapped = [k for k in spec.image_keys[1:] if k not in self.extra_camera_topics]
+            if unmapped:
+                raise ValueError(
+                    f"the policy needs cameras {unmapped}: give their topics in"
+                    f" extra_camera_topics (now {self.extra_camera_topics})"
+                )
             assembly = AssemblyConfig(
-                spec.image_keys[0], spec.use_depth, p["max_skew_s"], p["staleness_limit_s"]
+                spec.image_keys[0],
+                spec.use_depth,
+                p["max_skew_s"],
+                p["staleness_limit_s"],
+                extra_camera_keys=spec.image_keys[1:],
             )
             if p["urdf_path"] and spec.action_space.is_joint:
                 from vla_ros.core.robot_model import RobotModel  # lazy: pinocchio
@@ -149,14 +186,17 @@ class PolicyNode(Node):
 
     # ------------------------------------------------------------------ inputs
 
-    def on_image(self, msg: Image) -> None:
-        if self.assembler is not None:
-            try:
-                rgb = conv.rgb_from_msg(msg)
-            except ValueError as exc:
-                self.errors.report("image", exc)
-                return
-            self.assembler.set_image(rgb, conv.stamp_to_seconds(msg.header.stamp))
+    def on_image(self, msg: Image, key: str = "") -> None:
+        """A colour image of the first camera (key "") or of extra camera `key`."""
+        assembler = self.assembler
+        if assembler is None or (key and key not in assembler.config.extra_camera_keys):
+            return  # not started, or a camera this policy does not use
+        try:
+            rgb = conv.rgb_from_msg(msg)
+        except ValueError as exc:
+            self.errors.report(f"{key} image" if key else "image", exc)
+            return
+        assembler.set_image(rgb, conv.stamp_to_seconds(msg.header.stamp), key)
 
     def on_depth(self, msg: Image) -> None:
         if self.assembler is not None and self.assembler.config.use_depth:

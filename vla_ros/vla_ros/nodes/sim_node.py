@@ -9,6 +9,9 @@ Publishes:
   /camera/depth/image_raw (sensor_msgs/Image, 32FC1 metres or 16UC1 millimetres),
   /camera/depth/camera_info: the fixed scene camera at camera_rate_hz (sensor-data QoS),
       frame camera_optical_frame.
+  /wrist_camera/color/image_raw, /wrist_camera/color/camera_info: the gripper's wrist camera
+      (RGB only; frame wrist_camera_optical_frame, moving with the gripper: its pose is in
+      the URDF), same stamps, size and QoS, only with wrist_camera: true.
   /room_camera/color/image_raw, /room_camera/color/camera_info, /room_camera/depth/image_raw,
   /room_camera/depth/camera_info: the same for the fixed room camera high in a corner of the
       cell (frame room_camera_optical_frame, same stamps, encodings, size and QoS), only with
@@ -33,7 +36,8 @@ Parameters (defaults in config/sim.yaml):
   seed, task, with_person, auto_reset (start the next episode, seed + 1, when one is done);
   walk_in_speed_m_s [m/s], walk_in_closest_approach_m [m] (from the base), walk_in_bearing_rad
   [rad] (direction of the closest point, 0 = +x, pi = behind the robot), walk_in_pause_s [s],
-  walk_in_walk_sign (+1 / -1): the walk that /sim/person/walk_in starts; room_camera (off:
+  walk_in_walk_sign (+1 / -1): the walk that /sim/person/walk_in starts; wrist_camera (off:
+  nothing rendered or published for it); room_camera (off:
   no room camera in the model, nothing rendered or published for it), room_camera_position_m
   [m], room_camera_orientation_xyzw, room_camera_fovy_deg [deg].
 """
@@ -59,7 +63,14 @@ from vla_ros_msgs.srv import ResetEpisode
 from vla_ros import conversions as conv
 from vla_ros.core.sim.env import SimConfig, SimEnv
 from vla_ros.core.sim.person import PersonSchedule
-from vla_ros.core.sim.scene import ARM_JOINTS, GRIPPER_JOINT, ROOM_CAMERA_NAME, TABLE_HEIGHT_M
+from vla_ros.core.sim.scene import (
+    ARM_JOINTS,
+    GRIPPER_JOINT,
+    ROOM_CAMERA_NAME,
+    TABLE_HEIGHT_M,
+    WRIST_CAMERA_FRAME,
+    WRIST_CAMERA_NAME,
+)
 from vla_ros.core.sim.tasks import EpisodeStatus, SimStateView
 from vla_ros.nodes.common import COMMAND_QOS, LATCHED_QOS, SENSOR_QOS, ErrorCounter, run_node
 
@@ -115,6 +126,12 @@ class SimNode(Node):
         self._depth_info_pub = self.create_publisher(
             CameraInfo, "/camera/depth/camera_info", SENSOR_QOS
         )
+        self._wrist_pubs: tuple | None = None
+        if p["wrist_camera"]:
+            self._wrist_pubs = (
+                self.create_publisher(Image, "/wrist_camera/color/image_raw", SENSOR_QOS),
+                self.create_publisher(CameraInfo, "/wrist_camera/color/camera_info", SENSOR_QOS),
+            )
         self._room_pubs: tuple | None = None
         if self._config.room_camera:
             self._room_pubs = (
@@ -171,6 +188,7 @@ class SimNode(Node):
             "walk_in_bearing_rad": (0.75 * math.pi, "walk_in: bearing of the closest point [rad]"),
             "walk_in_pause_s": (2.0, "walk_in: standing still at the closest point [s]"),
             "walk_in_walk_sign": (-1.0, "walk_in: +1 / -1, direction along the walk line"),
+            "wrist_camera": (True, "render and publish the wrist camera (/wrist_camera/*)"),
             "room_camera": (True, "render and publish the fixed room camera (/room_camera/*)"),
             "room_camera_position_m": (
                 list(SimConfig.room_camera_position_m),
@@ -318,6 +336,12 @@ class SimNode(Node):
         assert depth is not None
         self._depth_pub.publish(conv.depth_to_msg(depth, self._depth_encoding, stamp, frame))
         self._depth_info_pub.publish(info)
+        if self._wrist_pubs is not None:
+            rgb, _ = self.env.render(camera=WRIST_CAMERA_NAME, with_depth=False)
+            frame = WRIST_CAMERA_FRAME
+            info = conv.camera_info_to_msg(self.env.intrinsics(WRIST_CAMERA_NAME), stamp, frame)
+            self._wrist_pubs[0].publish(conv.image_to_msg(rgb, "rgb8", stamp, frame))
+            self._wrist_pubs[1].publish(info)
         if self._room_pubs is not None:
             rgb_pub, rgb_info_pub, depth_pub, depth_info_pub = self._room_pubs
             rgb, depth = self.env.render(camera=ROOM_CAMERA_NAME)

@@ -36,6 +36,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--no-depth", action="store_true", help="record colour only")
     parser.add_argument(
+        "--wrist-camera",
+        action="store_true",
+        help="also record the gripper's wrist camera (/wrist_camera/color/image_raw, RGB)",
+    )
+    parser.add_argument(
         "--with-person", action="store_true", help="a random person walks past in each episode"
     )
     parser.add_argument(
@@ -100,6 +105,7 @@ def run(args: argparse.Namespace) -> int:
                     act_period_s=args.act_period_s,
                     with_depth=not args.no_depth,
                     action_noise_rad=args.action_noise_rad if noisy else 0.0,
+                    wrist_camera=args.wrist_camera,
                 )
                 if result.success or args.keep_failures:
                     kept[family] += 1

@@ -101,6 +101,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     parser.add_argument("--no-onnx", action="store_true", help="skip the ONNX export")
     parser.add_argument("--init", default=None, help="checkpoint to continue from")
+    parser.add_argument(
+        "--warm-start",
+        default=None,
+        help="checkpoint of another configuration to take the parameters that fit from"
+        " (e.g. the scene-camera model when adding --cameras front wrist)",
+    )
+    parser.add_argument(
+        "--cameras",
+        nargs="+",
+        default=["front"],
+        help="the policy's cameras: front (the scene camera) and wrist (the gripper camera,"
+        " recorded with `vla-ros record --wrist-camera`)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -118,6 +131,7 @@ def run(args: argparse.Namespace) -> int:
         chunk_length=args.chunk_length,
         use_depth=args.use_depth,
         extra_state_joints=tuple(args.extra_state_joints),
+        cameras=tuple(args.cameras),
         grounding=args.grounding,
     )
     logging.info(
@@ -142,6 +156,7 @@ def run(args: argparse.Namespace) -> int:
         metadata={
             "episodes": [str(p) for p in paths],
             **({"init_checkpoint": str(args.init)} if args.init else {}),
+            **({"warm_start_checkpoint": str(args.warm_start)} if args.warm_start else {}),
         },
     )
     settings = TrainConfig(
@@ -156,7 +171,16 @@ def run(args: argparse.Namespace) -> int:
         aux_weight=args.aux_weight,
         attention_weight=args.attention_weight,
     )
-    result = train(episodes, model_config, settings, out_dir=args.out, init_checkpoint=args.init)
+    if args.init and args.warm_start:
+        raise SystemExit("--init and --warm-start exclude each other")
+    result = train(
+        episodes,
+        model_config,
+        settings,
+        out_dir=args.out,
+        init_checkpoint=args.init,
+        warm_start_checkpoint=args.warm_start,
+    )
     logging.info("final loss %.4f; checkpoint %s", result.losses[-1], result.checkpoint_dir)
     if not args.no_onnx:
         logging.info("ONNX export: %s", export_onnx(args.out))

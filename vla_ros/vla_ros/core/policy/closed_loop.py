@@ -25,7 +25,7 @@ from vla_ros.core.chunking import (
     prepare_chunk,
 )
 from vla_ros.core.evaluation_stats import wilson_interval
-from vla_ros.core.policy.interface import ActionChunk, Observation, Policy
+from vla_ros.core.policy.interface import WRIST_IMAGE_KEY, ActionChunk, Observation, Policy
 from vla_ros.core.policy.tool_pose import ToolPoseIkError
 
 __all__ = ["ChunkedSimPolicy", "EvaluationSummary", "evaluate", "wilson_interval"]
@@ -72,12 +72,18 @@ class ChunkedSimPolicy:
         )
 
     def _observe(self, joint_positions: np.ndarray, now_s: float) -> Observation:
-        from vla_ros.core.sim.scene import ARM_JOINTS, GRIPPER_JOINT
+        from vla_ros.core.sim.scene import ARM_JOINTS, GRIPPER_JOINT, WRIST_CAMERA_NAME
 
         rgb, depth = self.env.render(with_depth=self.with_depth)
         camera = self.spec.image_keys[0]
+        images = {}
+        for key in self.spec.image_keys:  # the wrist key: the gripper camera; others: the scene
+            if key == WRIST_IMAGE_KEY:
+                images[key] = self.env.render(camera=WRIST_CAMERA_NAME, with_depth=False)[0]
+            else:
+                images[key] = rgb
         return Observation(
-            images={camera: rgb},
+            images=images,
             depth={camera: depth} if depth is not None and self.with_depth else {},
             joint_names=(*ARM_JOINTS, GRIPPER_JOINT)[: len(joint_positions)],
             joint_positions=joint_positions,

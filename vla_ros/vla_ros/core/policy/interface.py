@@ -35,6 +35,11 @@ def _readonly(array: np.ndarray) -> np.ndarray:
     return view
 
 
+# The image key of a camera on the gripper (the simulator's wrist camera; a recording's
+# /wrist_camera/color/image_raw). Any other key is a fixed scene camera.
+WRIST_IMAGE_KEY = "wrist"
+
+
 @dataclass(frozen=True)
 class PolicySpec:
     """What a policy consumes and produces (sent as metadata by the policy server)."""

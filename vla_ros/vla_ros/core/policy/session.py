@@ -28,14 +28,23 @@ class PolicyState(IntEnum):
 class AssemblyConfig:
     """Rules for turning the latest sensor messages into one Observation."""
 
-    camera_key: str = "front"  # the policy's name of the colour camera
-    use_depth: bool = False  # whether a depth image is required
-    max_skew_s: float = 0.1  # [s] largest |camera stamp - joint state stamp|
-    staleness_limit_s: float = 0.5  # [s] largest age of the camera image at request time
+    camera_key: str = "front"  # the policy's name of the (first) colour camera
+    use_depth: bool = False  # whether a depth image (of the first camera) is required
+    max_skew_s: float = 0.1  # [s] largest |camera stamp - joint state stamp|, every camera
+    staleness_limit_s: float = 0.5  # [s] largest age of any camera image at request time
+    extra_camera_keys: tuple[str, ...] = ()  # further colour cameras, e.g. ("wrist",)
 
     def __post_init__(self) -> None:
         if not (self.max_skew_s > 0.0 and self.staleness_limit_s > 0.0):
             raise ValueError("max_skew_s and staleness_limit_s must be > 0")
+        object.__setattr__(self, "extra_camera_keys", tuple(self.extra_camera_keys))
+        if len(set(self.camera_keys)) != len(self.camera_keys):
+            raise ValueError(f"camera keys must be unique: {self.camera_keys}")
+
+    @property
+    def camera_keys(self) -> tuple[str, ...]:
+        """Every colour camera an Observation needs, the first one first."""
+        return (self.camera_key, *self.extra_camera_keys)
 
 
 class ObservationAssembler:
@@ -45,7 +54,7 @@ class ObservationAssembler:
         self.config = config
         self.joint_names = joint_names
         self._lock = threading.Lock()
-        self._image: tuple[np.ndarray, float] | None = None
+        self._images: dict[str, tuple[np.ndarray, float]] = {}
         self._depth: tuple[np.ndarray, float] | None = None
         self._joints: tuple[np.ndarray, float] | None = None
         self.instruction = ""
@@ -53,10 +62,16 @@ class ObservationAssembler:
         self.dropped: dict[str, int] = {}
         self.last_drop = ""
 
-    def set_image(self, rgb: np.ndarray, stamp_s: float) -> None:
-        """Newest colour image (H, W, 3) uint8."""
+    def set_image(self, rgb: np.ndarray, stamp_s: float, key: str = "") -> None:
+        """Newest colour image (H, W, 3) uint8 of camera `key` (default: the first camera);
+        ValueError for a camera the policy does not use."""
+        key = key or self.config.camera_key
+        if key not in self.config.camera_keys:
+            raise ValueError(
+                f"camera '{key}' is not one of the policy's {self.config.camera_keys}"
+            )
         with self._lock:
-            self._image = (rgb, stamp_s)
+            self._images[key] = (rgb, stamp_s)
 
     def set_depth(self, depth_m: np.ndarray, stamp_s: float) -> None:
         """Newest depth image (H, W) float32 metres."""
@@ -95,20 +110,27 @@ class ObservationAssembler:
         with self._lock:
             if not self.instruction:
                 return None  # idle, not a drop
-            if self._image is None:
-                self._drop("missing camera image")
+            keys = self.config.camera_keys
+            missing = [key for key in keys if key not in self._images]
+            if missing:
+                self._drop(
+                    "missing camera image" if len(keys) == 1 else f"missing {missing[0]} image"
+                )
                 return None
             if self._joints is None:
                 self._drop("missing joint states")
                 return None
-            rgb, stamp = self._image
             positions, joint_stamp = self._joints
-            if now_s - stamp > self.config.staleness_limit_s:
-                self._drop("stale camera image")
-                return None
-            if abs(stamp - joint_stamp) > self.config.max_skew_s:
-                self._drop("camera/joint state skew")
-                return None
+            for key in keys:
+                label = "camera" if len(keys) == 1 else key
+                image_stamp = self._images[key][1]
+                if now_s - image_stamp > self.config.staleness_limit_s:
+                    self._drop(f"stale {label} image")
+                    return None
+                if abs(image_stamp - joint_stamp) > self.config.max_skew_s:
+                    self._drop(f"{label}/joint state skew")
+                    return None
+            stamp = self._images[self.config.camera_key][1]
             depth = {}
             if self.config.use_depth:
                 if self._depth is None or abs(self._depth[1] - stamp) > self.config.max_skew_s:
@@ -116,7 +138,7 @@ class ObservationAssembler:
                     return None
                 depth[self.config.camera_key] = self._depth[0]
             return Observation(
-                images={self.config.camera_key: rgb},
+                images={key: self._images[key][0] for key in keys},
                 depth=depth,
                 joint_names=self.joint_names,
                 joint_positions=positions,

@@ -242,6 +242,61 @@ def load_checkpoint(directory: str | Path) -> tuple[VlaConfig, VlaNet]:
     return config, net
 
 
+def warm_start(net: VlaNet, directory: str | Path) -> tuple[list[str], list[str]]:
+    """Copy into `net` every learned parameter of the checkpoint in `directory` whose name and
+    shape match (not the normalisation buffers: `net` keeps its own data's statistics).
+
+    For a network with more cameras than the checkpoint's (appended to its image_keys): the
+    shared vision encoder and the heads carry over; the layers that read the concatenated
+    camera features get the old weights for the old cameras and zero weights for the new
+    ones, so the warm-started network first acts exactly as the old one did and learns to use
+    the new camera from there. Returns (copied names, names left at their initialisation)."""
+    import torch
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    weights = Path(directory) / WEIGHTS_FILE
+    try:
+        tensors = load_file(str(weights))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CheckpointError(f"cannot warm-start from {weights}: {exc}") from exc
+    per_camera = net.vision.camera_embedding.shape[1]
+    n_cams = net.vision.camera_embedding.shape[0]
+    old_embedding = tensors.get("vision.camera_embedding")
+    old_cams = n_cams
+    if old_embedding is not None and old_embedding.shape[1] == per_camera:
+        old_cams = int(old_embedding.shape[0])
+    old_width = old_cams * per_camera
+    new_width = n_cams * per_camera
+    copied, fresh = [], []
+    with torch.no_grad():
+        for name, param in net.named_parameters():
+            source = tensors.get(name)
+            if source is None:
+                fresh.append(name)
+            elif tuple(source.shape) == tuple(param.shape):
+                param.copy_(source)
+                copied.append(name)
+            elif name == "vision.camera_embedding" and 0 < old_cams < n_cams:
+                param[:old_cams] = source
+                param[old_cams:] = source[-1]
+                copied.append(name)
+            elif (
+                0 < old_cams < n_cams
+                and param.dim() == 2
+                and source.dim() == 2
+                and source.shape[0] == param.shape[0]
+                and param.shape[1] - source.shape[1] == new_width - old_width
+            ):  # reads [camera features..., the rest]: insert zero columns for new cameras
+                param.zero_()
+                param[:, :old_width] = source[:, :old_width]
+                param[:, new_width:] = source[:, old_width:]
+                copied.append(name)
+            else:
+                fresh.append(name)
+    return copied, fresh
+
+
 # ---------------------------------------------------------------------------- inputs
 
 

@@ -26,7 +26,9 @@ from vla_ros.core.sim.scene import (
     GRIPPER_OPEN_M,
     PLATE_RADIUS_M,
     ROOM_CAMERA_NAME,
+    SCENE_CAMERA_HOUSING_GROUP,
     TABLE_HEIGHT_M,
+    WRIST_CAMERA_NAME,
     RoomCamera,
     SceneIds,
     build_spec,
@@ -166,6 +168,10 @@ def _small_rotation(rng: np.random.Generator, std_rad: float) -> np.ndarray:
     return np.eye(3) + math.sin(angle) * skew + (1 - math.cos(angle)) * skew @ skew
 
 
+NEAR_CLIP_M = 0.005  # [m] rendering near clip plane (every camera)
+FAR_CLIP_M = 40.0  # [m] rendering far clip plane
+
+
 class SimEnv:
     """The cell: reset an episode, command the servos, step, render, read the state."""
 
@@ -196,6 +202,12 @@ class SimEnv:
             room,
         )
         self.model = spec.compile()
+        # Clip planes are fractions of the model's extent (~7.7 m with the floor): the default
+        # near plane (0.01) clips everything within 8 cm of a camera, half of what the wrist
+        # camera sees of a cube between the fingers. Near 5 mm, far 40 m (depth reaches 8 m);
+        # the scene camera does not render its own housing (SCENE_CAMERA_HOUSING_GROUP).
+        self.model.vis.map.znear = NEAR_CLIP_M / self.model.stat.extent
+        self.model.vis.map.zfar = FAR_CLIP_M / self.model.stat.extent
         self.data = mujoco.MjData(self.model)
         self.ids: SceneIds = scene_ids(self.model, self.config.n_cubes)
         self._substeps = round(self.config.control_period_s / self.config.physics_timestep_s)
@@ -225,6 +237,7 @@ class SimEnv:
         )
         self._renderer: mujoco.Renderer | None = None
         self._renderer_thread = 0
+        self._own_housing_hidden: mujoco.MjvOption | None = None
         self.time_s = 0.0
         self._episode_start_s = 0.0
         self._episode_id = 0
@@ -527,15 +540,20 @@ class SimEnv:
 
     @property
     def cameras(self) -> tuple[str, ...]:
-        """Names of the cameras `render` accepts: the scene camera, then the room camera."""
-        return (CAMERA_NAME, ROOM_CAMERA_NAME) if self.ids.room_camera >= 0 else (CAMERA_NAME,)
+        """Names of the cameras `render` accepts: the scene camera, the wrist camera (on the
+        gripper; when the URDF has one), the room camera (with room_camera)."""
+        ids = {WRIST_CAMERA_NAME: self.ids.wrist_camera, ROOM_CAMERA_NAME: self.ids.room_camera}
+        return (CAMERA_NAME, *(name for name, cam in ids.items() if cam >= 0))
 
     def _camera_id(self, camera: str) -> int:
-        if camera == CAMERA_NAME:
-            return self.ids.camera
-        if camera == ROOM_CAMERA_NAME and self.ids.room_camera >= 0:
-            return self.ids.room_camera
-        raise ValueError(f"unknown camera {camera!r}; this cell has {list(self.cameras)}")
+        ids = {
+            CAMERA_NAME: self.ids.camera,
+            WRIST_CAMERA_NAME: self.ids.wrist_camera,
+            ROOM_CAMERA_NAME: self.ids.room_camera,
+        }
+        if ids.get(camera, -1) < 0:
+            raise ValueError(f"unknown camera {camera!r}; this cell has {list(self.cameras)}")
+        return ids[camera]
 
     def intrinsics(self, camera: str = CAMERA_NAME) -> CameraIntrinsics:
         """Pinhole intrinsics of the rendered images of `camera`."""
@@ -545,10 +563,17 @@ class SimEnv:
         )
 
     def camera_pose(self, camera: str = CAMERA_NAME) -> np.ndarray:
-        """4x4 pose of `camera`'s optical frame in the base frame (the scene camera's jittered)."""
+        """4x4 pose of `camera`'s optical frame in the base frame (the scene camera's jittered;
+        the wrist camera's where the gripper is now)."""
         import mujoco
 
         cam = self._camera_id(camera)
+        if cam == self.ids.wrist_camera:  # attached to a moving body: its pose after forward
+            pose = np.eye(4)  # kinematics (the base frame is MuJoCo's world frame)
+            mat = self.data.cam_xmat[cam].reshape(3, 3)
+            pose[:3, :3] = optical_to_mujoco_camera(mat)
+            pose[:3, 3] = self.data.cam_xpos[cam]
+            return pose
         rot = np.zeros(9)
         mujoco.mju_quat2Mat(rot, self.model.cam_quat[cam])
         pose = np.eye(4)
@@ -561,9 +586,9 @@ class SimEnv:
     ) -> tuple[np.ndarray, np.ndarray | None]:
         """(RGB (H, W, 3) uint8, depth (H, W) float32 metres along the optical axis or None).
 
-        Depth beyond `depth_max_m` (the room camera: `room_camera_depth_max_m`) is NaN. Both
-        cameras render through one renderer (same image size): the room camera costs nothing
-        unless it is rendered.
+        Depth beyond `depth_max_m` (the room camera: `room_camera_depth_max_m`) is NaN. All
+        cameras render through one renderer (same image size): the wrist and room cameras cost
+        nothing unless they are rendered.
         """
         import mujoco
 
@@ -583,7 +608,11 @@ class SimEnv:
         elif threading.get_ident() != self._renderer_thread:
             raise RuntimeError("render() must be called from the thread that rendered first")
         renderer = self._renderer
-        renderer.update_scene(self.data, camera=cam)
+        if self._own_housing_hidden is None:
+            self._own_housing_hidden = mujoco.MjvOption()
+            self._own_housing_hidden.geomgroup[SCENE_CAMERA_HOUSING_GROUP] = 0
+        option = self._own_housing_hidden if cam == self.ids.camera else None
+        renderer.update_scene(self.data, camera=cam, scene_option=option)
         rgb = renderer.render().copy()
         depth = None
         if with_depth:

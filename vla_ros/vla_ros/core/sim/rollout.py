@@ -10,6 +10,8 @@ from typing import Protocol
 import numpy as np
 
 from vla_ros.core.sim.env import EpisodeInfo, SimConfig, SimEnv
+from vla_ros.core.sim.scene import WRIST_CAMERA_FRAME as WRIST_FRAME
+from vla_ros.core.sim.scene import WRIST_CAMERA_NAME
 from vla_ros.core.sim.tasks import SimStateView, TaskSpec
 
 # step-to-step correlation of run_episode's action noise: ~1 s time constant at 10 Hz
@@ -39,6 +41,7 @@ class StepRecord:
     arm_action: np.ndarray
     gripper_action_m: float
     state: SimStateView | None = None  # ground truth the policy acted on (recording only)
+    wrist_rgb: np.ndarray | None = None  # the wrist camera's frame (render_wrist only)
 
 
 @dataclass(frozen=True)
@@ -62,8 +65,13 @@ def run_episode(
     render: bool = False,
     on_step: Callable[[StepRecord], None] | None = None,
     action_noise_rad: float = 0.0,
+    render_depth: bool = True,
+    render_wrist: bool = False,
 ) -> EpisodeResult:
     """Reset, then act every `act_period_s` until success or the time limit.
+
+    With `render` each step carries the scene camera's RGB (and depth with `render_depth`),
+    with `render_wrist` also the wrist camera's RGB.
 
     Actions are sent as one-point trajectories reaching the target after `act_period_s`, as
     a VLA client would send them to joint_trajectory_controller.
@@ -94,9 +102,11 @@ def run_episode(
             innovation = noise_rng.normal(0.0, action_noise_rad * np.sqrt(1 - rho**2), noise.shape)
             noise = rho * noise + innovation
             executed = executed + noise
-        rgb = depth = None
+        rgb = depth = wrist = None
         if render:
-            rgb, depth = env.render()
+            rgb, depth = env.render(with_depth=render_depth)
+        if render_wrist:
+            wrist, _ = env.render(camera=WRIST_CAMERA_NAME, with_depth=False)
         if on_step is not None:
             on_step(
                 StepRecord(
@@ -109,6 +119,7 @@ def run_episode(
                     np.asarray(arm),
                     float(gripper),
                     state,
+                    wrist,
                 )
             )
         env.command_arm_trajectory(np.array([act_period_s]), executed[None, :])
@@ -133,10 +144,12 @@ def record_episode(
     act_period_s: float = 0.1,
     with_depth: bool = True,
     action_noise_rad: float = 0.0,
+    wrist_camera: bool = False,
 ) -> EpisodeResult:
     """Run one episode and record it as MCAP: frames, joint states, commands, instruction and
-    the ground-truth object positions (see run_episode for `action_noise_rad`)."""
-    from vla_ros.core.recording import EpisodeWriter
+    the ground-truth object positions (see run_episode for `action_noise_rad`); with
+    `wrist_camera` the wrist camera's frames too (TOPIC_WRIST_RGB, same stamps)."""
+    from vla_ros.core.recording import TOPIC_WRIST_RGB, EpisodeWriter
     from vla_ros.core.sim.scene import ARM_JOINTS, GRIPPER_JOINT
 
     frame = "camera_optical_frame"
@@ -146,6 +159,8 @@ def record_episode(
         def on_step(step: StepRecord) -> None:
             assert step.rgb is not None
             writer.write_rgb(step.time_s, step.rgb, frame)
+            if step.wrist_rgb is not None:
+                writer.write_rgb(step.time_s, step.wrist_rgb, WRIST_FRAME, topic=TOPIC_WRIST_RGB)
             if with_depth and step.depth_m is not None:
                 writer.write_depth(step.time_s, step.depth_m, frame)
             writer.write_joint_state(
@@ -168,6 +183,8 @@ def record_episode(
             render=True,
             on_step=on_step,
             action_noise_rad=action_noise_rad,
+            render_depth=with_depth,
+            render_wrist=wrist_camera,
         )
         writer.set_metadata(
             seed=str(seed),

@@ -57,6 +57,12 @@ ARM_KV = (200.0, 250.0, 120.0, 15.0, 15.0, 8.0)
 GRIPPER_KP = 1500.0  # N/m: ~30 N squeeze at 2 cm of position error, cubes stay in the grasp
 CAMERA_NAME = "scene_camera"
 ROOM_CAMERA_NAME = "room_camera"
+# geom group of the scene camera's housing (camera_link's box): rendered by every camera but
+# the scene camera itself, which sits inside it
+SCENE_CAMERA_HOUSING_GROUP = 2  # (MuJoCo renders groups 0-2 by default)
+WRIST_CAMERA_NAME = "wrist_camera"
+WRIST_CAMERA_FRAME = "wrist_camera_optical_frame"  # the URDF link the wrist camera sits on
+WRIST_CAMERA_FOVY_DEG = 58.0  # [deg] vertical field of view (a RealSense D405's is 58)
 
 
 @dataclass(frozen=True)
@@ -99,6 +105,7 @@ class SceneIds:
     camera: int
     lights: tuple[int, ...]
     room_camera: int = -1  # -1: the scene has no room camera
+    wrist_camera: int = -1  # -1: the URDF has no wrist_camera_optical_frame
 
 
 def _add_box(
@@ -162,8 +169,11 @@ def build_spec(
 
     # The URDF carries every shape twice (visual, collision); render the collision copy only.
     for geom in list(spec.geoms):
-        if geom.contype == 0 and geom.conaffinity == 0 and geom.parent.name != "camera_link":
-            spec.delete(geom)
+        if geom.contype == 0 and geom.conaffinity == 0:
+            if geom.parent.name == "camera_link":
+                geom.group = SCENE_CAMERA_HOUSING_GROUP  # seen by others, not by itself
+            else:
+                spec.delete(geom)
     for body in spec.bodies:
         if body.name and body.name != "world":
             body.gravcomp = 1.0
@@ -295,6 +305,13 @@ def build_spec(
         quat=list(rotation_to_quat(optical_to_mujoco_camera(camera_rotation_optical))),
         fovy=camera_fovy_deg,
     )
+    if any(body.name == WRIST_CAMERA_FRAME for body in spec.bodies):
+        # rides on the URDF's optical frame (z forward, y down), so it moves with the gripper
+        spec.body(WRIST_CAMERA_FRAME).add_camera(
+            name=WRIST_CAMERA_NAME,
+            quat=list(rotation_to_quat(optical_to_mujoco_camera(np.eye(3)))),
+            fovy=WRIST_CAMERA_FOVY_DEG,
+        )
     if room_camera is not None:
         world.add_camera(
             name=ROOM_CAMERA_NAME,
@@ -391,4 +408,5 @@ def scene_ids(model: mujoco.MjModel, n_cubes: int) -> SceneIds:
             for n in ("key_light", "fill_light")
         ),
         room_camera=int(mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_CAMERA, ROOM_CAMERA_NAME)),
+        wrist_camera=int(mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_CAMERA, WRIST_CAMERA_NAME)),
     )

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vla_ros.core.policy.interface import ActionSpace, PolicySpec
+from vla_ros.core.policy.interface import WRIST_IMAGE_KEY, ActionSpace, PolicySpec
 from vla_ros.core.recording import EpisodeArrays, read_episode
 from vla_ros.core.training.dataset import Episode
 from vla_ros.core.training.grounding import grounding_targets
@@ -28,8 +28,14 @@ def spec_for_recording(
     use_depth: bool = False,
     camera_key: str = "front",
     extra_state_joints: Sequence[str] = (),
+    cameras: Sequence[str] = (),
 ) -> PolicySpec:
-    """A joint-position PolicySpec fitting a recording: its arm joints (+ gripper), frame rate."""
+    """A joint-position PolicySpec fitting a recording: its arm joints (+ gripper), frame rate.
+
+    `cameras`: the policy's image keys (default: `camera_key` alone, the scene camera); the
+    key WRIST_IMAGE_KEY is the recording's wrist camera (TOPIC_WRIST_RGB), any other the
+    scene camera.
+    """
     arm, gripper = _arm_and_gripper(arrays)
     if not arm:
         raise ValueError("the recording has no arm commands to learn from")
@@ -41,7 +47,7 @@ def spec_for_recording(
         joint_names=arm,
         chunk_length=chunk_length,
         step_duration_s=round(step_s, 4),
-        image_keys=(camera_key,),
+        image_keys=tuple(cameras) or (camera_key,),
         image_size=image_size,
         use_depth=use_depth,
         has_gripper=bool(gripper),
@@ -67,6 +73,14 @@ def episode_from_recording(
             raise ValueError("the spec has a gripper but the recording has no gripper commands")
         action_columns.append(arrays.action_names.index(gripper[0]))
     camera = spec.image_keys[0]
+    images = {}
+    for key in spec.image_keys:
+        if key == WRIST_IMAGE_KEY:
+            if arrays.wrist_rgb is None:
+                raise ValueError("the spec has a wrist camera but the recording has none")
+            images[key] = arrays.wrist_rgb
+        else:
+            images[key] = arrays.rgb
     depth = {}
     if spec.use_depth:
         if arrays.depth_m is None:
@@ -87,7 +101,7 @@ def episode_from_recording(
     return Episode(
         extra_state=extra,
         aux_targets=aux,
-        images={camera: arrays.rgb},
+        images=images,
         depth=depth,
         joint_positions=np.asarray(arrays.joint_positions)[:, state_columns],
         actions=np.asarray(arrays.actions)[:, action_columns],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -17,10 +18,13 @@ from vla_ros.core.policy.vla_model import (
     load_checkpoint,
     preprocess_images,
     save_checkpoint,
+    warm_start,
 )
 from vla_ros.core.training.dataset import ChunkDataset, Episode, chunk_rows, mean_std
 from vla_ros.core.training.grounding import image_points, scene_camera_projection
 from vla_ros.core.training.paraphrase import augment, paraphrases
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     import torch
@@ -79,8 +83,13 @@ def train(
     out_dir: str | Path | None = None,
     text_encoder: TextEncoder | None = None,
     init_checkpoint: str | Path | None = None,
+    warm_start_checkpoint: str | Path | None = None,
 ) -> TrainResult:
-    """Train on `episodes`; writes a checkpoint to `out_dir` when given."""
+    """Train on `episodes`; writes a checkpoint to `out_dir` when given.
+
+    `init_checkpoint` continues a checkpoint of the same configuration (its statistics too);
+    `warm_start_checkpoint` starts a new configuration from the parameters of another that
+    fit (vla_model.warm_start), with statistics from these episodes."""
     import torch
     from tqdm import tqdm
 
@@ -121,6 +130,14 @@ def train(
             stats["lang_std"] = np.maximum(matrix.std(axis=0), 1e-4)
         for name, value in stats.items():
             getattr(net, name).copy_(torch.as_tensor(value, dtype=torch.float32))
+        if warm_start_checkpoint is not None:
+            copied, fresh = warm_start(net, warm_start_checkpoint)
+            log.info(
+                "warm start from %s: %d tensors copied, fresh: %s",
+                warm_start_checkpoint,
+                len(copied),
+                ", ".join(fresh) or "none",
+            )
     net.train()
     optimiser = torch.optim.AdamW(
         net.parameters(), lr=train_config.learning_rate, weight_decay=train_config.weight_decay
