@@ -67,6 +67,7 @@ def test_checkpoint_is_complete_and_small(shipped_dir):
 
 
 def _sim_observation(spec, seed, family="pick", with_cube=False):
+    from vla_ros.core.policy.closed_loop import sim_images
     from vla_ros.core.policy.interface import Observation
     from vla_ros.core.sim.env import SimConfig, SimEnv
     from vla_ros.core.sim.scene import ARM_JOINTS, GRIPPER_JOINT
@@ -74,13 +75,13 @@ def _sim_observation(spec, seed, family="pick", with_cube=False):
     env = SimEnv(SimConfig(image_width_px=IMAGE_WIDTH_PX, image_height_px=IMAGE_HEIGHT_PX))
     try:
         info = env.reset(seed, family)
-        rgb, _ = env.render(with_depth=False)
+        images = sim_images(env, spec.image_keys)
         joints = env.joint_state()
         cube = env.state_view().cube_positions_m[info.task.colour]
     finally:
         env.close()
     observation = Observation(
-        images={spec.image_keys[0]: rgb},
+        images=images,
         depth={},
         joint_names=(*ARM_JOINTS, GRIPPER_JOINT),
         joint_positions=np.asarray(joints.positions)[: len(ARM_JOINTS) + 1],
@@ -115,7 +116,13 @@ def _expert_episode(family, seed):
     try:
         expert = ScriptedExpert(RobotModel.from_urdf(default_urdf_path()))
         result = run_episode(
-            env, expert, seed=seed, task=family, render=True, on_step=steps.append
+            env,
+            expert,
+            seed=seed,
+            task=family,
+            render=True,
+            render_wrist=True,
+            on_step=steps.append,
         )
     finally:
         env.close()
@@ -126,7 +133,7 @@ def _expert_episode(family, seed):
 def test_shipped_policy_imitates_the_expert_on_unseen_layouts(shipped_dir, encoder):
     """Open loop on evaluation seeds (layouts never recorded for training): the predicted
     chunks follow the expert's next commands far better than holding the current posture."""
-    from vla_ros.core.policy.interface import Observation
+    from vla_ros.core.policy.interface import WRIST_IMAGE_KEY, Observation
 
     config, net = load_checkpoint(shipped_dir)
     policy = VlaPolicy(config, TorchRuntime(net, num_threads=1), text_encoder=encoder, seed=0)
@@ -138,7 +145,10 @@ def test_shipped_policy_imitates_the_expert_on_unseen_layouts(shipped_dir, encod
         for t in range(0, len(steps) - horizon, 4):
             step = steps[t]
             obs = Observation(
-                images={config.spec.image_keys[0]: step.rgb},
+                images={
+                    key: step.wrist_rgb if key == WRIST_IMAGE_KEY else step.rgb
+                    for key in config.spec.image_keys
+                },
                 depth={},
                 joint_names=step.joint_names,
                 joint_positions=step.joint_positions,

@@ -95,6 +95,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="with --grounding and --pooling attention: weight of the loss that makes two"
         " attention heads look where the named cube and the goal are in the scene camera",
     )
+    parser.add_argument(
+        "--lang-noise-std",
+        type=float,
+        default=0.0,
+        help="Gaussian noise on the instruction embeddings in training, in units of each"
+        " dimension's spread over the training wordings",
+    )
     parser.add_argument("--flow-steps", type=int, default=10, help="Euler steps at inference")
     parser.add_argument("--paraphrase-probability", type=float, default=0.5)
     parser.add_argument("--seed", type=int, default=0)
@@ -170,6 +177,7 @@ def run(args: argparse.Namespace) -> int:
         checkpoint_every=args.checkpoint_every,
         aux_weight=args.aux_weight,
         attention_weight=args.attention_weight,
+        lang_noise_std=args.lang_noise_std,
     )
     if args.init and args.warm_start:
         raise SystemExit("--init and --warm-start exclude each other")

@@ -28,7 +28,31 @@ from vla_ros.core.evaluation_stats import wilson_interval
 from vla_ros.core.policy.interface import WRIST_IMAGE_KEY, ActionChunk, Observation, Policy
 from vla_ros.core.policy.tool_pose import ToolPoseIkError
 
-__all__ = ["ChunkedSimPolicy", "EvaluationSummary", "evaluate", "wilson_interval"]
+__all__ = [
+    "ChunkedSimPolicy",
+    "EvaluationSummary",
+    "evaluate",
+    "sim_images",
+    "wilson_interval",
+]
+
+
+def sim_images(
+    env: Any, image_keys: tuple[str, ...], scene_rgb: np.ndarray | None = None
+) -> dict[str, np.ndarray]:
+    """The simulator's images for a policy's image keys: WRIST_IMAGE_KEY is the wrist camera,
+    any other the scene camera (`scene_rgb` when already rendered)."""
+    from vla_ros.core.sim.scene import WRIST_CAMERA_NAME
+
+    images = {}
+    for key in image_keys:
+        if key == WRIST_IMAGE_KEY:
+            images[key] = env.render(camera=WRIST_CAMERA_NAME, with_depth=False)[0]
+        else:
+            if scene_rgb is None:
+                scene_rgb = env.render(with_depth=False)[0]
+            images[key] = scene_rgb
+    return images
 
 
 class ChunkedSimPolicy:
@@ -72,18 +96,12 @@ class ChunkedSimPolicy:
         )
 
     def _observe(self, joint_positions: np.ndarray, now_s: float) -> Observation:
-        from vla_ros.core.sim.scene import ARM_JOINTS, GRIPPER_JOINT, WRIST_CAMERA_NAME
+        from vla_ros.core.sim.scene import ARM_JOINTS, GRIPPER_JOINT
 
         rgb, depth = self.env.render(with_depth=self.with_depth)
         camera = self.spec.image_keys[0]
-        images = {}
-        for key in self.spec.image_keys:  # the wrist key: the gripper camera; others: the scene
-            if key == WRIST_IMAGE_KEY:
-                images[key] = self.env.render(camera=WRIST_CAMERA_NAME, with_depth=False)[0]
-            else:
-                images[key] = rgb
         return Observation(
-            images=images,
+            images=sim_images(self.env, self.spec.image_keys, rgb),
             depth={camera: depth} if depth is not None and self.with_depth else {},
             joint_names=(*ARM_JOINTS, GRIPPER_JOINT)[: len(joint_positions)],
             joint_positions=joint_positions,

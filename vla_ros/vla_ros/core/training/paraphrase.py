@@ -14,13 +14,13 @@ from vla_ros.core.policy.language import normalise_instruction
 
 # Canonical verb phrase -> wordings used in training (the canonical one included).
 TRAIN_VERBS: dict[str, tuple[str, ...]] = {
-    "pick up": ("pick up", "grab", "lift", "take"),
-    "put": ("put", "place", "set"),
-    "push": ("push", "shove"),
+    "pick up": ("pick up", "grab", "lift", "take", "get", "collect", "fetch", "hold up"),
+    "put": ("put", "place", "set", "lay", "position"),
+    "push": ("push", "shove", "slide", "shift"),
     "open": ("open",),
     "close": ("close", "shut"),
     "move": ("move", "bring"),
-    "stack": ("stack", "pile"),
+    "stack": ("stack", "pile", "balance"),
 }
 # Canonical verb phrase -> wordings kept for evaluation only.
 HELD_OUT_VERBS: dict[str, tuple[str, ...]] = {
@@ -32,7 +32,17 @@ HELD_OUT_VERBS: dict[str, tuple[str, ...]] = {
     "move": ("carry", "transfer"),
     "stack": ("heap",),
 }
-TRAIN_TEMPLATES: tuple[str, ...] = ("{}", "please {}", "{} please", "can you {}", "robot, {}")
+TRAIN_TEMPLATES: tuple[str, ...] = (
+    "{}",
+    "please {}",
+    "{} please",
+    "can you {}",
+    "robot, {}",
+    "would you {}",
+    "{} now",
+    "okay, {}",
+    "{}, thanks",
+)
 HELD_OUT_TEMPLATES: tuple[str, ...] = ("i want you to {}", "could you {} for me", "go and {}")
 
 

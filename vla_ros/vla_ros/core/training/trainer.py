@@ -52,6 +52,9 @@ class TrainConfig:
     # (their grounding targets projected into the simulator's scene camera; pooling
     # "attention" + grounding only)
     attention_weight: float = 0.0
+    # std of Gaussian noise added to each instruction embedding, in units of each dimension's
+    # spread over the training wordings: the action head must not hinge on the exact wording
+    lang_noise_std: float = 0.0
 
     def __post_init__(self) -> None:
         if self.steps < 1 or self.batch_size < 1:
@@ -62,7 +65,7 @@ class TrainConfig:
             raise ValueError("paraphrase_probability must be in [0, 1]")
         if self.image_shift_px < 0 or self.checkpoint_every < 0:
             raise ValueError("image_shift_px and checkpoint_every must be >= 0")
-        for name in ("aux_weight", "attention_weight"):
+        for name in ("aux_weight", "attention_weight", "lang_noise_std"):
             value = getattr(self, name)
             if not (value >= 0.0 and math.isfinite(value)):
                 raise ValueError(f"{name} must be finite and >= 0")
@@ -138,6 +141,12 @@ def train(
                 len(copied),
                 ", ".join(fresh) or "none",
             )
+    # per-dimension spread of the training wordings' embeddings (lang_noise_std's unit)
+    lang_spread = torch.as_tensor(
+        np.maximum(np.stack([embeddings[w] for w in wordings]).std(axis=0), 1e-4),
+        dtype=torch.float32,
+    )
+    noise_gen = torch.Generator().manual_seed(train_config.seed)
     net.train()
     optimiser = torch.optim.AdamW(
         net.parameters(), lr=train_config.learning_rate, weight_decay=train_config.weight_decay
@@ -178,6 +187,9 @@ def train(
             batch_images = random_shift(batch_images, train_config.image_shift_px, rng)
         batch_states = torch.from_numpy(np.stack(states).astype(np.float32))
         batch_langs = torch.from_numpy(np.stack(langs).astype(np.float32))
+        if train_config.lang_noise_std > 0.0:
+            noise = torch.randn(batch_langs.shape, generator=noise_gen)
+            batch_langs = batch_langs + train_config.lang_noise_std * lang_spread * noise
         batch_targets = torch.from_numpy(np.stack(targets).astype(np.float32))
         batch_targets = batch_targets - net.state_offset(batch_states)
         context, grounding = net.encode_with_grounding(batch_images, batch_states, batch_langs)
