@@ -216,6 +216,24 @@ def test_training_reduces_loss_is_deterministic_and_deploys(tmp_path, encoder):
     assert chunk.actions.shape == (4, 4) and np.all(np.isfinite(chunk.actions))
 
 
+def test_language_noise_is_seeded_and_validated(encoder):
+    spec = tiny_spec(chunk_length=4)
+    episodes = synthetic_episodes(spec)
+
+    def losses(noise: float) -> list[float]:
+        settings = TrainConfig(
+            steps=6, batch_size=8, progress=False, seed=2, lang_noise_std=noise, num_threads=1
+        )
+        return train(episodes, tiny_config(spec), settings, text_encoder=encoder).losses
+
+    noisy = losses(0.5)
+    assert noisy == losses(0.5)  # the noise has its own seeded generator
+    assert noisy != losses(0.0)  # and it reaches the network
+    for bad in (-0.1, float("nan")):
+        with pytest.raises(ValueError, match="lang_noise_std"):
+            TrainConfig(lang_noise_std=bad)
+
+
 def test_token_head_trains(tmp_path, encoder):
     spec = tiny_spec(chunk_length=4)
     settings = TrainConfig(steps=25, batch_size=8, learning_rate=3e-3, progress=False)
