@@ -85,7 +85,7 @@ def timed_ms(run: Callable[[], object], iterations: int) -> list[float]:
 def observation(s: PolicySpec, stamp_s: float) -> Observation:
     rng = np.random.default_rng(0)
     return Observation(
-        images={s.image_keys[0]: rng.integers(0, 255, (240, 320, 3), dtype=np.uint8)},
+        images={k: rng.integers(0, 255, (240, 320, 3), dtype=np.uint8) for k in s.image_keys},
         joint_names=s.observed_joints,
         joint_positions=np.zeros(len(s.observed_joints)),
         instruction="pick up the red cube",

@@ -4,6 +4,7 @@ lines, the missing-node check, and a real recording read back."""
 from __future__ import annotations
 
 import argparse
+import json
 import math
 
 import pytest
@@ -63,6 +64,22 @@ def test_backend_defaults_to_embedded_only_with_an_evaluated_checkpoint(tmp_path
         "embedded",
         f"checkpoint at {tmp_path}, evaluated success 93%",
     )
+    # per-family figures decide for a task of that family: the Wilson low end of its
+    # template success must reach 0.8 (25/25: 0.87; 20/25: 0.61)
+    evaluation = {
+        "success_rate": 0.4,
+        "by_family": {
+            "pick": {"templates": {"successes": 25, "episodes": 25}},
+            "place": {"templates": {"successes": 20, "episodes": 25}},
+        },
+    }
+    (tmp_path / "evaluation.json").write_text(json.dumps(evaluation))
+    backend, why = choose_backend("", tmp_path, "pick")
+    assert backend == "embedded" and "pick 25/25" in why
+    backend, why = choose_backend("", tmp_path, "place")
+    assert backend == "scripted" and "place 20/25" in why
+    assert choose_backend("", tmp_path, "stack")[0] == "scripted"  # no figures: 40 % overall
+    assert choose_backend("", tmp_path)[0] == "scripted"
     assert choose_backend("remote", tmp_path) == ("remote", "requested")
     with pytest.raises(ValueError):
         choose_backend("magic", tmp_path)

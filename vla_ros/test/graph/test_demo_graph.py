@@ -1,10 +1,11 @@
 """Tier 3: the demo's whole graph, every node in its own process, over real DDS.
 
-A short version of `vla-ros demo`: a typed pick instruction, the scripted expert served from
-the sim process to the policy node (no trained checkpoint ships), the real human detector and
-safety filter, and a person walking in mid-task. The report must say: task success, the arm
-stopped (came to rest) for the person and resumed, and no contact by the simulator's ground
-truth. A second test checks that a node that dies is named instead of waited on.
+A short version of `vla-ros demo`: a typed pick instruction, the shipped VLA in the policy
+node (its evaluation clears the demo's bar for pick; core.demo.scenario.choose_backend), the
+real human detector and safety filter, and a person walking in mid-task. The report must say:
+task success, the arm stopped (came to rest) for the person and resumed, and no contact by the
+simulator's ground truth. A second test checks that a node that dies is named instead of
+waited on.
 """
 
 from __future__ import annotations

@@ -164,8 +164,12 @@ def test_second_camera_is_assembled_from_its_topic(executor, rclpy_context, tmp_
         wrist_pub.publish(conv.image_to_msg(image, "rgb8", stamp_s=stamp))
 
     h.io.create_timer(0.05, publish_wrist)
-    assert spin_until(executor, lambda: len(h.commands) > 5, 30.0), h.status
-    assert h.status.chunks_received >= 1
+    # The status report is periodic: wait for one that counts the chunk behind the commands.
+    assert spin_until(
+        executor,
+        lambda: len(h.commands) > 5 and h.status is not None and h.status.chunks_received >= 1,
+        30.0,
+    ), h.status
 
     unmapped = {**params, "extra_camera_topics": "{}", "retry_interval_s": 0.2}
     h2 = Harness(executor, rclpy_context, unmapped)

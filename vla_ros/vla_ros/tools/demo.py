@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from vla_ros.core.demo.scenario import WalkIn, resolve_instruction
+from vla_ros.core.demo.scenario import WalkIn, parse_task, resolve_instruction
 from vla_ros.core.resources import resource_path
 from vla_ros.tools.graph_session import (
     DEFAULT_CHECKPOINT_DIR,
@@ -197,7 +197,8 @@ def make_plan(args: argparse.Namespace) -> Plan:
         raise DemoError(f"--task/--text: {exc}") from exc
     if args.text is None:
         require_speech_tools()  # before anything starts
-    policy = choose_policy(args.backend, args.checkpoint_dir, args.backend_options)
+    family = parse_task(instruction).family
+    policy = choose_policy(args.backend, args.checkpoint_dir, args.backend_options, family)
     walk = None
     if not args.no_person:
         walk = WalkIn(

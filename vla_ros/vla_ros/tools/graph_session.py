@@ -199,14 +199,17 @@ class PolicyChoice:
     scripted_port: int  # -1 unless the sim serves the scripted expert
 
 
-def choose_policy(requested: str, checkpoint_dir: str, backend_options: str) -> PolicyChoice:
-    """The backend (see core.demo.scenario.choose_backend) and policy_node's configuration.
+def choose_policy(
+    requested: str, checkpoint_dir: str, backend_options: str, family: str = ""
+) -> PolicyChoice:
+    """The backend (see core.demo.scenario.choose_backend; `family`: the task's) and
+    policy_node's configuration.
 
     The scripted expert reads the simulator's privileged state, so the sim process serves it
     over the policy protocol on a free port and policy_node connects with `remote`.
     """
     try:
-        backend, reason = choose_backend(requested, checkpoint_dir)
+        backend, reason = choose_backend(requested, checkpoint_dir, family)
     except ValueError as exc:
         raise GraphError(str(exc)) from exc
     if backend == "scripted":
