@@ -133,6 +133,21 @@ def test_jsgf_lists_every_word_and_rule():
     assert "[the]" in jsgf  # articles optional when spoken
 
 
+def test_decoy_check_grammar_offers_a_decoy_for_every_content_word():
+    """Garbage modelling: vocabulary words are never decoys; the re-decode grammar keeps the
+    words heard, each content word with a decoy alternative at the given prior weight, and a
+    line that uses a decoy is not a command."""
+    decoys = GRAMMAR.usable_decoys(("purple", "red", "grab", "bin", "Two words", "cube", "the"))
+    assert decoys == ("bin", "grab", "purple")
+    jsgf = GRAMMAR.decoy_check_jsgf(("pick", "up", "the", "red", "cube"), decoys, 5e-7)
+    assert "public <check> = ( /1.0/ pick | /0.0000005/ <decoy> ) [up] [the] ( /1.0/ red |" in jsgf
+    assert "<decoy> = bin | grab | purple;" in jsgf
+    with pytest.raises(ValueError):
+        GRAMMAR.decoy_check_jsgf((), decoys, 1e-6)
+    for line in ("pick up the purple cube", "grab the red cube", "put the red cube in the bin"):
+        assert GRAMMAR.interpret(line).kind is CommandKind.REJECTED
+
+
 def test_wake_word():
     grammar = CommandGrammar(VocabularyConfig(wake_words=("robot",), require_wake_word=True))
     assert grammar.interpret("pick up the red cube").kind is CommandKind.REJECTED

@@ -81,8 +81,9 @@ OUT_OF_GRAMMAR = {
     ),
 }
 # One word swapped for a similar-sounding one outside the vocabulary ("cup" for "cube").
-# pocketsphinx's acoustic model cannot tell most of these apart from the command they resemble
-# (measured in bench/README.md "Voice"): only a floor on the rejected share is asserted.
+# Some of the words are default decoy words, some not ("chair"; "cup" and "white" are dropped
+# as one phone from "can" and "right"); bench/bench_speech_rejection.py adds a list whose
+# unknown words are all outside the decoys. Only a floor on the rejected share is asserted.
 NEAR_MISSES = (
     "pick up the red cup",
     "pick up the black cube",
@@ -189,11 +190,11 @@ def test_out_of_grammar_speech_is_rejected_and_never_becomes_a_task(recognizer):
     assert len(tasks) <= 0.04 * n, tasks
 
 
-def test_near_misses_are_sometimes_rejected(recognizer):
-    """Known limitation, measured: similar-sounding unknown words are often forced onto the
-    command they resemble. Guards the measured level (9-11 of 48 rejected over runs; the
-    decoder keeps state between utterances, so it varies; 8/48 without the phone-loop check),
-    not a claim of safety."""
+def test_near_misses_are_mostly_rejected(recognizer):
+    """Similar-sounding unknown words ("cup" for "cube", "purple" for "blue"): the decoy
+    re-decode (garbage modelling, asr.decoy_words) hears most of them as said. Measured 28/48
+    rejected (10-11/48 without decoys); guards that level with a margin for the decoder's
+    state, which varies between runs. Not every one: see bench/README.md "Voice"."""
     rng = np.random.default_rng(13)
     accepted, n = [], 0
     for text in NEAR_MISSES:
@@ -205,7 +206,7 @@ def test_near_misses_are_sometimes_rejected(recognizer):
                 if result.kind is not CommandKind.REJECTED:
                     accepted.append((voice, text, result.heard))
     print(f"near misses: {n - len(accepted)}/{n} rejected; accepted: {accepted}")
-    assert n - len(accepted) >= 0.15 * n, accepted
+    assert n - len(accepted) >= 0.45 * n, accepted
 
 
 def test_silence_and_noise_alone_are_rejected(recognizer):

@@ -5,7 +5,9 @@ from __future__ import annotations
 import enum
 import itertools
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 
 _SLOT_RE = re.compile(r"\{(color|object|place|direction)\}")
 _WORD_RE = re.compile(r"^[a-z][a-z']*$")
@@ -251,6 +253,37 @@ class CommandGrammar:
         return tuple(out)
 
     # ------------------------------------------------------------------ JSGF
+
+    def usable_decoys(self, decoys: Sequence[str]) -> tuple[str, ...]:
+        """The decoy words that are single lower-case words outside the vocabulary, sorted."""
+        known = set(self.vocabulary.all_words()) | set(self.vocabulary.articles)
+        return tuple(sorted({d for d in decoys if _WORD_RE.match(d) and d not in known}))
+
+    def decoy_check_jsgf(
+        self, heard: Sequence[str], decoys: Sequence[str], decoy_weight: float
+    ) -> str:
+        """JSGF for re-decoding an utterance the grammar heard as `heard`, with every content
+        word (>= 3 letters, no article) free to be any one of `decoys` instead, at the prior
+        weight `decoy_weight` against 1 for the word heard; articles and short words (up, in,
+        to) optional. If the best path then goes through a decoy, the speaker said a word the
+        robot does not know where the grammar heard a command word (garbage modelling)."""
+        if not heard or not decoys:
+            raise ValueError("decoy check needs the words heard and at least one decoy")
+
+        def weight(w: float) -> str:  # JSGF weights are plain decimals: no exponent
+            return "/" + format(Decimal(repr(float(w))), "f") + "/"
+
+        tokens = []
+        for word in heard:
+            if word in self.vocabulary.articles or len(word) < 3:
+                tokens.append(f"[{word}]")
+            else:
+                tokens.append(f"( {weight(1.0)} {word} | {weight(decoy_weight)} <decoy> )")
+        return (
+            "#JSGF V1.0;\ngrammar decoy_check;\n"
+            f"public <check> = {' '.join(tokens)};\n"
+            f"<decoy> = {' | '.join(decoys)};\n"
+        )
 
     def _jsgf_phrase(self, phrase: str) -> str:
         parts = []
