@@ -281,6 +281,9 @@ def _fmt(value: float | None, unit: str = "", digits: int = 2) -> str:
     return f"{value:.{digits}f}{unit}"
 
 
+LATE_NOTE = " (after the task's time limit; the demo allows twice that for the person stop)"
+
+
 def summary_lines(report: DemoReport) -> list[str]:
     """A few lines for the terminal."""
     lines = [
@@ -288,7 +291,7 @@ def summary_lines(report: DemoReport) -> list[str]:
         f"task success: {report.success}"
         + (
             f" at {_fmt(report.success_episode_time_s, ' s', 1)} episode time"
-            f"{'' if report.within_time_limit else ' (after the time limit)'}"
+            f"{'' if report.within_time_limit else LATE_NOTE}"
             f"{'' if report.success_at_end else '; it did not hold until the end'}"
             if report.success
             else ""
