@@ -171,7 +171,9 @@ class PocketSphinxAsr:
     2. acoustic fit: per-frame scores of the recognised words against the frame's best senone;
     3. a competitor: a free phone loop (pocketsphinx allphone search with its phone trigram)
        decodes the same audio; a grammar word scoring far below the loop over the same frames,
-       or an utterance doing so on average, was forced onto sounds it does not match.
+       or an utterance doing so on average, was forced onto sounds it does not match;
+    4. decoys (garbage modelling): a command is decoded again with each content word free to
+       be an out-of-vocabulary word (asr.decoy_words); if one wins, the speaker said it.
 
     E-stop words get lenient thresholds: a false stop is safe, a missed one is not.
     """
