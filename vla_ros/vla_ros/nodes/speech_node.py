@@ -97,7 +97,7 @@ class SpeechNode(Node):
     def _on_utterance(self, utterance: Utterance) -> None:
         if not utterance.final and not self.fast_path:
             return
-        # the early cut only looks for e-stop words: skip the slow phone-loop check there
+        # the early cut only looks for e-stop words: skip the slow phone-loop and decoy checks
         recognition = self.recognizer.recognize(utterance.samples, thorough=utterance.final)
         if not utterance.final:
             # early cut: act only on e-stop words; everything else waits for the final cut
