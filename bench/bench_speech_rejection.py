@@ -8,7 +8,7 @@ decoded by both settings (the default configuration and one with garbage modelli
 `asr.decoy_words: []`), clean and with noise at 10-20 dB SNR, on the test voices and on
 held-out voices.
 
-    .venv/bin/python bench/bench_speech_rejection.py            # about 10 min on 2 cores
+    .venv/bin/python bench/bench_speech_rejection.py            # about 4 min on 2 cores
     .venv/bin/python bench/bench_speech_rejection.py --quick    # test voices only
 """
 

@@ -19,7 +19,7 @@ from speech_synth import (
     synth,
 )
 
-from vla_ros.core.speech.asr import AsrConfig, PocketSphinxAsr, speech_frames
+from vla_ros.core.speech.asr import AsrConfig, PocketSphinxAsr, edit_distance, speech_frames
 from vla_ros.core.speech.grammar import CommandGrammar, CommandKind
 from vla_ros.core.speech.recognizer import CommandRecognizer
 from vla_ros.core.speech.vad import (
@@ -104,12 +104,7 @@ def recognizer():
 
 def word_errors(reference: list[str], hypothesis: list[str]) -> int:
     """Levenshtein distance over words (substitutions + insertions + deletions)."""
-    row = list(range(len(hypothesis) + 1))
-    for i, ref in enumerate(reference, 1):
-        prev, row[0] = row[0], i
-        for j, hyp in enumerate(hypothesis, 1):
-            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (ref != hyp))
-    return row[-1]
+    return edit_distance(reference, hypothesis)
 
 
 def said_words(recognition) -> list[str]:

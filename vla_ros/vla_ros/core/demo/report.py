@@ -281,7 +281,7 @@ def _fmt(value: float | None, unit: str = "", digits: int = 2) -> str:
     return f"{value:.{digits}f}{unit}"
 
 
-LATE_NOTE = " (after the task's time limit; the demo allows twice that for the person stop)"
+LATE_NOTE = " (after the task's time limit; the demo allows extra time for the person stop)"
 
 
 def summary_lines(report: DemoReport) -> list[str]:

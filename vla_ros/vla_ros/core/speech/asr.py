@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -150,8 +151,8 @@ def speech_frames(samples: np.ndarray, config: AsrConfig) -> np.ndarray:
     return np.asarray(db > threshold)
 
 
-def phone_edit_distance(a: list[str], b: list[str]) -> int:
-    """Levenshtein distance between two phone sequences."""
+def edit_distance(a: Sequence[str], b: Sequence[str]) -> int:
+    """Levenshtein distance between two token sequences (phones, words)."""
     row = list(range(len(b) + 1))
     for i, x in enumerate(a, 1):
         prev, row[0] = row[0], i
@@ -264,7 +265,7 @@ class PocketSphinxAsr:
         return tuple(
             d
             for d in decoys
-            if all(phone_edit_distance(p, q) > 1 for p in self._pronunciations(d) for q in content)
+            if all(edit_distance(p, q) > 1 for p in self._pronunciations(d) for q in content)
         )
 
     @staticmethod
