@@ -10,7 +10,7 @@ import pytest
 
 from vla_ros.core.perception.depth_monitor import DepthMonitorConfig
 from vla_ros.core.perception.detectors import HogPersonDetector, PersonBox
-from vla_ros.core.perception.geometry import Box3, MonitoredVolume
+from vla_ros.core.perception.geometry import Box3, MonitoredVolume, RobotShapes
 from vla_ros.core.perception.pipeline import (
     SOURCE_DEPTH,
     SOURCE_FUSED,
@@ -269,3 +269,57 @@ def test_every_camera_must_contribute_to_a_set():
         HumanPerception(None, cameras=("a", "a"))
     with pytest.raises(ValueError, match="rgb_cameras"):
         HumanPerception(None, cameras=("a",), rgb_cameras=("b",))
+
+
+def arm_box(intrinsics, pose, robot) -> PersonBox:
+    """A detector box tight around the arm's pixels (what HOG reports when it fires on it)."""
+    with_arm = ps.Scene(boxes=ps.static_scene(), robot=robot).render(intrinsics, pose)
+    without = ps.Scene(boxes=ps.static_scene()).render(intrinsics, pose)
+    diff = np.abs(np.nan_to_num(with_arm, nan=99) - np.nan_to_num(without, nan=99)) > 0.01
+    v, u = np.nonzero(diff)
+    return PersonBox(u.min(), v.min(), u.max() + 1.0, v.max() + 1.0, 0.6)
+
+
+def test_a_detector_box_on_the_arm_is_the_arm_not_a_person():
+    """HOG fires on the moving arm: the box's depth lies on the robot and no depth cluster
+    confirms it, so it is dropped and counted (it stopped the arm in graph evaluations)."""
+    intrinsics, pose = ps.camera()
+    home, reach = ps.robot_pose("home"), ps.robot_pose("reach")
+    box = arm_box(intrinsics, pose, reach)
+    empty_home = ps.Scene(boxes=ps.static_scene(), robot=home).render(intrinsics, pose)
+    reaching = ps.Scene(boxes=ps.static_scene(), robot=reach).render(intrinsics, pose)
+    config = PerceptionConfig(depth=DepthMonitorConfig(volume=VOLUME, background_frames=2))
+    detector = KnownBoxes([])
+    perception = HumanPerception(detector, config)
+    frames(perception, empty_home, intrinsics, pose, home, [0.0, 0.1])
+    detector.boxes = [box]
+    result = frames(perception, reaching, intrinsics, pose, reach, [0.2])
+    assert result.rgb_boxes == (box,)
+    assert result.humans == () and result.rgb_on_robot == 1
+    # the robot unknown (no joint state): nothing explains the box, it stays a person
+    unknown = HumanPerception(KnownBoxes([box]), config)
+    frames(unknown, empty_home, intrinsics, pose, ps.robot_pose("home"), [0.0, 0.1])
+    blind = frames(unknown, reaching, intrinsics, pose, RobotShapes(), [0.2])
+    assert blind.humans and blind.rgb_on_robot == 0
+
+
+def test_a_person_beside_the_arm_in_the_same_box_is_kept():
+    """The same box with a person standing at the reaching arm: the person's depth points
+    are unexplained (a cluster confirms the box), so nothing is dropped."""
+    intrinsics, pose = ps.camera()
+    home, reach = ps.robot_pose("home"), ps.robot_pose("reach")
+    person = Box3(center_m=(0.45, -0.55, 0.1), size_m=(0.3, 0.3, 1.8))
+    scene = ps.Scene(boxes=[*ps.static_scene(), person], robot=reach).render(intrinsics, pose)
+    empty_home = ps.Scene(boxes=ps.static_scene(), robot=home).render(intrinsics, pose)
+    config = PerceptionConfig(depth=DepthMonitorConfig(volume=VOLUME, background_frames=2))
+    detector = KnownBoxes([])
+    perception = HumanPerception(detector, config)
+    frames(perception, empty_home, intrinsics, pose, home, [0.0, 0.1])
+    detector.boxes = [arm_box(intrinsics, pose, reach)]
+    result = frames(perception, scene, intrinsics, pose, reach, [0.2])
+    assert result.rgb_on_robot == 0
+    assert len(result.humans) >= 1
+    nearest = result.humans[0]
+    assert nearest.source == SOURCE_FUSED and nearest.box is not None
+    # never farther than the person really is (the box's arm points may make it nearer)
+    assert nearest.distance_to_robot_m <= ps.box_distance_to_robot(person, reach) + 0.05

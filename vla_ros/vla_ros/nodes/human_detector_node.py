@@ -72,9 +72,11 @@ from vla_ros.core.perception.params import (
     config_from_params,
 )
 from vla_ros.core.perception.pipeline import (
+    SOURCE_NAMES,
     CameraObservation,
     HumanPerception,
     PerceptionFrame,
+    PerceptionResult,
     draw_debug_image,
 )
 from vla_ros.core.perception.sync import ApproximateTimeSync, StampedVectorBuffer
@@ -127,6 +129,8 @@ class HumanDetectorNode(Node):
         self.last_good_frame: tuple[float, float] | None = None  # (receipt time, stamp)
         self.degraded_reason = ""
         self.sequence = 0
+        self.newest_track_logged = 0  # tracker ids only grow: each new track is logged once
+        self.rgb_on_robot = 0  # detector boxes dropped as the arm itself, total
 
         # Callbacks never overlap (single-threaded executor, nodes.common.make_executor): the
         # pipeline and the joint buffer need no lock.
@@ -236,6 +240,7 @@ class HumanDetectorNode(Node):
             return
         self.humans_pub.publish(humans_msg)
         self.markers_pub.publish(markers_from_humans(humans_msg))
+        self._log_new_tracks(result)
         if self.publish_debug and self.debug_pub.get_subscription_count() > 0:
             tiles = [draw_debug_image(rgb, obs) for obs, rgb, _ in members]
             self.debug_pub.publish(
@@ -253,6 +258,27 @@ class HumanDetectorNode(Node):
             reasons.append("no RGB detector: depth channel only")
         self.degraded_reason = "; ".join(reasons)
         self.last_good_frame = (time.monotonic(), result.stamp_s)
+
+    def _log_new_tracks(self, result: PerceptionResult) -> None:
+        """One line per new track: which channel and camera saw it, where; so a stop for a
+        person nobody saw can be traced to its source."""
+        if result.rgb_on_robot:
+            self.rgb_on_robot += result.rgb_on_robot
+            self.get_logger().info(
+                f"detector box(es) on the arm itself dropped ({self.rgb_on_robot} in total)",
+                throttle_duration_sec=10.0,
+            )
+        for human in result.humans:
+            if human.track_id <= self.newest_track_logged:
+                continue
+            self.newest_track_logged = human.track_id
+            x, y, z = (float(v) for v in human.position_m)
+            self.get_logger().info(
+                f"new track {human.track_id}: {SOURCE_NAMES.get(human.source, '?')} channel, "
+                f"camera(s) {', '.join(human.cameras) or '?'}, nearest point "
+                f"({x:.2f}, {y:.2f}, {z:.2f}) m, {human.distance_to_robot_m:.2f} m from the "
+                f"robot, confidence {human.confidence:.2f}"
+            )
 
     def on_heartbeat(self) -> None:
         now = time.monotonic()

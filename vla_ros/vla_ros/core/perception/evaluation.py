@@ -39,9 +39,7 @@ from vla_ros.core.perception.camera import CameraIntrinsics, transform_points
 from vla_ros.core.perception.depth_monitor import DepthMonitorConfig
 from vla_ros.core.perception.geometry import MonitoredVolume, RobotShapes, distance_to_robot
 from vla_ros.core.perception.pipeline import (
-    SOURCE_DEPTH,
-    SOURCE_FUSED,
-    SOURCE_RGB,
+    SOURCE_NAMES,
     HumanPerception,
     PerceptionConfig,
     PerceptionFrame,
@@ -51,8 +49,6 @@ from vla_ros.core.sim.person import PersonSchedule, sample_person
 if TYPE_CHECKING:
     from vla_ros.core.robot_model import RobotModel
     from vla_ros.core.sim.env import SimEnv
-
-_SOURCE_NAMES = {SOURCE_RGB: "rgb", SOURCE_DEPTH: "depth", SOURCE_FUSED: "fused"}
 
 
 @dataclass(frozen=True)
@@ -333,7 +329,7 @@ def run_episode(
             error_distances.append(distance)
             distance_errors.append(nearest.distance_to_robot_m - distance)
             if not first_source:
-                first_dist, first_source = distance, _SOURCE_NAMES[nearest.source]
+                first_dist, first_source = distance, SOURCE_NAMES[nearest.source]
                 first_time = env.episode_time_s
         if math.isnan(first_view_dist) and any(
             visible_fraction(surface, depth, intrinsics, pose, config.occlusion_margin_m)

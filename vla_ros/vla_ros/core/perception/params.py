@@ -205,6 +205,11 @@ PERCEPTION_PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec("tracker.max_missed_s", 0.5, "a track unseen this long is deleted [s]"),
     ParamSpec("tracker.max_speed_m_s", 3.0, "velocity estimates are clipped to this [m/s]"),
     ParamSpec("fusion.fuse_distance_m", 0.5, "RGB and depth detections this close merge [m]"),
+    ParamSpec(
+        "fusion.robot_box_fraction",
+        0.5,
+        "an RGB box no depth cluster confirms, with this share of its depth on the arm, is the arm",
+    ),
 )
 
 
@@ -259,6 +264,7 @@ def config_from_params(params: Mapping[str, Any]) -> tuple[PerceptionConfig, Det
             max_speed_m_s=float(values["tracker.max_speed_m_s"]),
         ),
         fuse_distance_m=float(values["fusion.fuse_distance_m"]),
+        robot_box_fraction=float(values["fusion.robot_box_fraction"]),
         detector_every_n_frames=int(values["detector.every_n_frames"]),
     )
     backend = str(values["detector.backend"])

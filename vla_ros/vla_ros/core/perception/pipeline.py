@@ -31,6 +31,7 @@ from vla_ros.core.perception.tracker import PersonTracker, TrackerConfig
 SOURCE_RGB = 0
 SOURCE_DEPTH = 1
 SOURCE_FUSED = 2
+SOURCE_NAMES = {SOURCE_RGB: "rgb", SOURCE_DEPTH: "depth", SOURCE_FUSED: "fused"}
 
 
 @dataclass(frozen=True)
@@ -44,10 +45,15 @@ class PerceptionConfig:
     depth_confidence_points: int = 200  # a cluster with this many points has confidence 1
     detector_every_n_frames: int = 1  # run the RGB detector on every n-th frame (cost)
     rgb_only_uncertainty_m: float = 0.3  # 1-sigma added when only the RGB channel saw a person
+    # an RGB box that no depth cluster confirms and whose depth lies on the robot for at least
+    # this share is the arm itself (HOG fires on it), not a person: dropped and counted
+    robot_box_fraction: float = 0.5
 
     def __post_init__(self) -> None:
         if self.fuse_distance_m < 0.0 or self.rgb_only_uncertainty_m < 0.0:
             raise ValueError("fuse_distance_m and rgb_only_uncertainty_m must be >= 0")
+        if not 0.0 < self.robot_box_fraction <= 1.0:
+            raise ValueError("robot_box_fraction must be in (0, 1]")
         if self.depth_confidence_points < 1 or self.detector_every_n_frames < 1:
             raise ValueError("depth_confidence_points and detector_every_n_frames must be >= 1")
 
@@ -76,6 +82,7 @@ class HumanEstimate:
     box: PersonBox | None  # 2D box in the colour image, if the RGB channel saw it
     confidence: float  # [0, 1]
     source: int  # SOURCE_RGB, SOURCE_DEPTH or SOURCE_FUSED
+    cameras: tuple[str, ...] = ()  # the cameras that saw it
 
 
 @dataclass
@@ -89,6 +96,8 @@ class Candidate:
     confidence: float  # [0, 1]
     source: int  # SOURCE_RGB, SOURCE_DEPTH or SOURCE_FUSED
     points_m: np.ndarray  # (N, 3) base-frame points of the body seen (cross-camera matching)
+    cameras: tuple[str, ...] = ()  # the cameras that saw it
+    robot_fraction: float = 0.0  # share of an RGB box's depth points that lie on the robot
 
 
 @dataclass(frozen=True)
@@ -103,6 +112,7 @@ class CameraObservation:
     background_ready: bool  # False while this camera's depth background is being learned
     rgb_without_depth: int  # people the detector saw where depth was missing
     timings_ms: dict[str, float]  # per-stage latency
+    rgb_on_robot: int = 0  # detector boxes on the arm itself, dropped (robot_box_fraction)
 
 
 @dataclass(frozen=True)
@@ -128,6 +138,11 @@ class PerceptionResult:
     def rgb_without_depth(self) -> int:
         """People the detector saw where depth was missing, over all cameras."""
         return sum(c.rgb_without_depth for c in self.cameras)
+
+    @property
+    def rgb_on_robot(self) -> int:
+        """Detector boxes dropped as the arm itself, over all cameras."""
+        return sum(c.rgb_on_robot for c in self.cameras)
 
     @property
     def rgb_boxes(self) -> tuple[PersonBox, ...]:
@@ -220,11 +235,9 @@ class HumanPerception:
                 continue
             pts = transform_points(frame.base_from_camera, lifted.points_m)
             dist = distance_to_robot(pts, frame.robot)
-            i = (
-                int(np.argmin(dist))
-                if np.isfinite(dist).any()
-                else int(np.argmin(lifted.points_m[:, 2]))
-            )
+            known = bool(np.isfinite(dist).any())
+            i = int(np.argmin(dist)) if known else int(np.argmin(lifted.points_m[:, 2]))
+            on_robot = dist <= self.config.depth.self_filter_padding_m
             out.append(
                 Candidate(
                     position_m=pts[i],
@@ -234,14 +247,21 @@ class HumanPerception:
                     confidence=box.confidence,
                     source=SOURCE_RGB,
                     points_m=pts,
+                    robot_fraction=float(on_robot.mean()) if known else 0.0,
                 )
             )
         return out, without_depth
 
-    def _fuse(self, rgb: list[Candidate], intrusions: list[Intrusion]) -> list[Candidate]:
+    def _fuse(
+        self, rgb: list[Candidate], intrusions: list[Intrusion]
+    ) -> tuple[list[Candidate], int]:
+        """Per camera: RGB candidates matched with depth clusters; (candidates, boxes dropped
+        as the robot). An RGB box is dropped only when no cluster confirms it and its depth
+        lies on the arm: a person there would leave unexplained depth points, a cluster."""
         cfg = self.config
         fused: list[Candidate] = []
         used: set[int] = set()
+        on_robot = 0
         for cand in rgb:
             best, best_d = -1, math.inf
             for j, intr in enumerate(intrusions):
@@ -266,6 +286,8 @@ class HumanPerception:
                         points_m=intr.points_m,
                     )
                 )
+            elif cand.robot_fraction >= cfg.robot_box_fraction:
+                on_robot += 1
             else:
                 cand.sigma_m = math.hypot(cand.sigma_m, cfg.rgb_only_uncertainty_m)
                 fused.append(cand)
@@ -282,7 +304,7 @@ class HumanPerception:
                         points_m=intr.points_m,
                     )
                 )
-        return fused
+        return fused, on_robot
 
     def _depth_confidence(self, intrusion: Intrusion) -> float:
         return float(min(1.0, intrusion.num_points / self.config.depth_confidence_points))
@@ -309,7 +331,9 @@ class HumanPerception:
             frame.depth_m, frame.intrinsics, frame.base_from_camera, frame.robot
         )
         t3 = time.perf_counter()
-        candidates = self._fuse(rgb, intrusions)
+        candidates, on_robot = self._fuse(rgb, intrusions)
+        for cand in candidates:
+            cand.cameras = (camera,)
         t4 = time.perf_counter()
         return CameraObservation(
             camera=camera,
@@ -319,6 +343,7 @@ class HumanPerception:
             intrusions=tuple(intrusions),
             background_ready=state.depth_monitor.background.ready,
             rgb_without_depth=without_depth,
+            rgb_on_robot=on_robot,
             timings_ms={
                 "rgb_detector_ms": (t1 - t0) * 1e3,
                 "lift_ms": (t2 - t1) * 1e3,
@@ -378,6 +403,7 @@ class HumanPerception:
                     confidence=max(c.confidence for c in members),
                     source=sources.pop() if len(sources) == 1 else SOURCE_FUSED,
                     points_m=np.concatenate([c.points_m for c in members]),
+                    cameras=tuple(dict.fromkeys(n for c in members for n in c.cameras)),
                 )
             )
         return merged
@@ -411,6 +437,7 @@ class HumanPerception:
                 box=c.box,
                 confidence=float(np.clip(c.confidence, 0.0, 1.0)),
                 source=c.source,
+                cameras=c.cameras,
             )
             for c, est in zip(candidates, estimates, strict=True)
         ]
