@@ -208,7 +208,7 @@ PERCEPTION_PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec(
         "fusion.robot_box_fraction",
         0.5,
-        "an RGB box no depth cluster confirms, with this share of its depth on the arm, is the arm",
+        "an unconfirmed RGB box with this share of its depth on the arm is the arm",
     ),
 )
 
