@@ -22,13 +22,15 @@ class Probe:
 
         self.node = Node("speech_probe", context=executor.context)
         executor.add_node(self.node)
-        self.got: dict[str, list] = {k: [] for k in ("instr", "estop", "rej", "reset", "fb")}
+        keys = ("instr", "estop", "rej", "reset", "fb", "prompt")
+        self.got: dict[str, list] = {k: [] for k in keys}
         sub = self.node.create_subscription
         sub(Instruction, "/instruction", self.got["instr"].append, COMMAND_QOS)
         sub(Bool, "/safety/estop", self.got["estop"].append, LATCHED_QOS)
         sub(String, "/speech/rejected", self.got["rej"].append, COMMAND_QOS)
         sub(String, "/speech/reset_result", self.got["reset"].append, COMMAND_QOS)
         sub(String, "/speech/feedback", self.got["fb"].append, COMMAND_QOS)
+        sub(String, "/speech/prompt", self.got["prompt"].append, COMMAND_QOS)
         self.reset_calls = 0
 
     def serve_reset(self, *, success: bool, message: str):
@@ -142,6 +144,88 @@ def test_speech_node_hears_stop_a_command_and_rejects_chatter(executor):
     assert node.errors.total == 0
 
 
+def play(executor, pub, texts, t0=2000.0, voice="en-us"):
+    """Speak `texts` onto /audio with a second of silence around each (faster than real
+    time, true stamps); returns the stamp where the audio ends (the next call's t0)."""
+    from vla_ros import conversions as conv
+
+    silence = np.zeros(RATE_HZ, np.int16)
+    parts = [silence]
+    for text in texts:
+        parts += [synth(text, voice, 160), silence]
+    audio = np.concatenate(parts)
+    chunk = RATE_HZ // 10
+    for start in range(0, audio.size, chunk):
+        pub.publish(conv.audio_to_msg(audio[start : start + chunk], RATE_HZ, t0 + start / RATE_HZ))
+        executor.spin_once(timeout_sec=0.0)
+    return t0 + audio.size / RATE_HZ
+
+
+def confirming_speech_node(executor, timeout_s: float):
+    from rclpy.parameter import Parameter
+
+    from vla_ros.nodes.speech_node import SpeechNode
+
+    overrides = [
+        Parameter("confirm_commands", value=True),
+        Parameter("confirm_timeout_s", value=timeout_s),
+    ]
+    node = SpeechNode(context=executor.context, parameter_overrides=overrides)
+    executor.add_node(node)
+    return node
+
+
+def test_confirmed_commands_wait_for_yes_and_no_drops_them(executor):
+    """confirm_commands: the command is asked back, published after "yes"; after "no" the
+    next one is dropped; nothing moves without a yes."""
+    require_tools()
+    from vla_ros_msgs.msg import AudioData
+
+    from vla_ros.nodes.speech_node import AUDIO_QOS
+
+    probe = Probe(executor)
+    node = confirming_speech_node(executor, timeout_s=60.0)
+    pub = probe.node.create_publisher(AudioData, "/audio", AUDIO_QOS)
+    assert connected(executor, pub)
+    got = probe.got
+    t_end = play(executor, pub, ["pick up the red cube"])
+    assert spin_until(executor, lambda: got["prompt"], 60), {k: len(v) for k, v in got.items()}
+    assert got["prompt"][-1].data == "did you say: pick up the red cube?"
+    assert spin_until(executor, lambda: False, 0.5) is False and not got["instr"]
+    play(executor, pub, ["yes", "push the blue cube to the left", "no"], t0=t_end)
+    assert spin_until(executor, lambda: len(got["prompt"]) >= 3, 60), [
+        m.data for m in got["prompt"]
+    ]
+    assert [m.data for m in got["prompt"]] == [
+        "did you say: pick up the red cube?",
+        "did you say: push the blue cube to the left?",
+        "okay, not doing that",
+    ]
+    assert [m.text for m in got["instr"]] == ["pick up the red cube"]
+    assert node.dispatcher.confirmation.pending is None and node.errors.total == 0
+
+
+def test_an_unanswered_command_is_dropped_and_a_late_yes_confirms_nothing(executor):
+    require_tools()
+    from vla_ros_msgs.msg import AudioData
+
+    from vla_ros.nodes.speech_node import AUDIO_QOS
+
+    probe = Probe(executor)
+    confirming_speech_node(executor, timeout_s=1.0)
+    pub = probe.node.create_publisher(AudioData, "/audio", AUDIO_QOS)
+    assert connected(executor, pub)
+    got = probe.got
+    t_end = play(executor, pub, ["put the green cube on the plate"])
+    assert spin_until(
+        executor, lambda: any(m.data == "no answer, not doing that" for m in got["prompt"]), 60
+    ), [m.data for m in got["prompt"]]
+    play(executor, pub, ["yes"], t0=t_end)
+    assert spin_until(executor, lambda: got["rej"], 60)
+    assert "nothing to confirm" in got["rej"][-1].data
+    assert not got["instr"]
+
+
 def test_speech_node_takes_48khz_stereo(executor):
     require_tools()
     from scipy.signal import resample_poly
@@ -184,6 +268,7 @@ def test_speech_node_counts_malformed_audio_and_keeps_running(executor):
 
 def test_feedback_node_confirms_instructions_and_safety_changes(executor):
     from rclpy.parameter import Parameter
+    from std_msgs.msg import String
     from vla_ros_msgs.msg import Instruction, SafetyStatus
 
     from vla_ros.nodes.common import COMMAND_QOS
@@ -206,8 +291,13 @@ def test_feedback_node_confirms_instructions_and_safety_changes(executor):
     assert spin_until(executor, lambda: any("person too close" in m.data for m in fb), 10)
     status_pub.publish(SafetyStatus(state=SafetyStatus.STATE_OK))
     assert spin_until(executor, lambda: fb[-1].data == "resuming", 10)
+    prompt_pub = probe.node.create_publisher(String, "/speech/prompt", COMMAND_QOS)
+    assert connected(executor, prompt_pub)
+    prompt_pub.publish(String(data="did you say: pick up the red cube?"))
+    assert spin_until(executor, lambda: len(fb) == 4, 10)
     assert [m.data for m in fb] == [
         "picking up the red cube",
         "stopped: person too close",
         "resuming",
+        "did you say: pick up the red cube?",
     ]

@@ -3,14 +3,18 @@
 Topics (relative names; in the root namespace they are the absolute ones below):
 /instruction (vla_ros_msgs/Instruction, reliable), /safety/estop (std_msgs/Bool True, latched),
 /speech/rejected (std_msgs/String: what was heard and why it was refused),
-/speech/reset_result (std_msgs/String: "accepted: ..." or "refused: ..." from /safety/reset).
+/speech/reset_result (std_msgs/String: "accepted: ..." or "refused: ..." from /safety/reset),
+/speech/prompt (std_msgs/String: questions and answers of spoken confirmation, e.g. "did you
+say: pick up the red cube?"; only where commands are confirmed).
 Service client: /safety/reset (std_srvs/Trigger).
 """
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Sequence
+from dataclasses import replace
 
 from rcl_interfaces.msg import ParameterDescriptor, ParameterType
 from rclpy.node import Node
@@ -20,6 +24,7 @@ from vla_ros_msgs.msg import Instruction
 
 from vla_ros import conversions as conv
 from vla_ros.core.speech.config import SpeechConfig, flat_defaults, speech_config_from_flat
+from vla_ros.core.speech.confirmation import ConfirmationGate, Verdict, confirmation_prompt
 from vla_ros.core.speech.grammar import CommandKind
 from vla_ros.core.speech.recognizer import Recognition
 from vla_ros.nodes.common import COMMAND_QOS, LATCHED_QOS
@@ -29,6 +34,10 @@ ESTOP_TOPIC = "safety/estop"
 RESET_SERVICE = "safety/reset"
 REJECTED_TOPIC = "speech/rejected"
 RESET_RESULT_TOPIC = "speech/reset_result"
+PROMPT_TOPIC = "speech/prompt"
+# said when a held command is dropped; neither contains a command or answer word
+NOT_DOING = "okay, not doing that"
+NO_ANSWER = "no answer, not doing that"
 
 
 def declare_speech_parameters(node: Node, sections: Sequence[str]) -> SpeechConfig:
@@ -49,11 +58,21 @@ def declare_speech_parameters(node: Node, sections: Sequence[str]) -> SpeechConf
 
 
 class CommandDispatcher:
-    """Turns a Recognition into messages: the one place where a command becomes an action."""
+    """Turns a Recognition into messages: the one place where a command becomes an action.
 
-    def __init__(self, node: Node, source: int) -> None:
+    With a ConfirmationGate, a task waits for the operator's yes (see core.speech.confirmation)
+    and `expire()` must be called periodically to drop unanswered ones.
+    """
+
+    def __init__(
+        self, node: Node, source: int, confirmation: ConfirmationGate | None = None
+    ) -> None:
         self._node = node
         self._source = source
+        self.confirmation = confirmation
+        self.prompt_pub = (
+            node.create_publisher(String, PROMPT_TOPIC, COMMAND_QOS) if confirmation else None
+        )
         self.instruction_pub = node.create_publisher(Instruction, INSTRUCTION_TOPIC, COMMAND_QOS)
         self.estop_pub = node.create_publisher(Bool, ESTOP_TOPIC, LATCHED_QOS)
         self.rejected_pub = node.create_publisher(String, REJECTED_TOPIC, COMMAND_QOS)
@@ -64,7 +83,7 @@ class CommandDispatcher:
         self.last_reset_result = ""  # "accepted: ..." / "refused: ..." of the latest reset
 
     def dispatch(self, recognition: Recognition, stamp_s: float) -> str:
-        """Act on one recognition; returns the instruction id for TASK/CANCEL, else ""."""
+        """Act on one recognition; returns the id of a published instruction, else ""."""
         kind = recognition.kind
         self.counts[kind.value] += 1
         log = self._node.get_logger()
@@ -72,7 +91,30 @@ class CommandDispatcher:
             # first, before anything that could take time
             self.estop_pub.publish(Bool(data=True))
             log.warning(f"e-stop by '{recognition.control_word}' (heard '{recognition.heard}')")
+            if self.confirmation is not None and self.confirmation.clear() is not None:
+                self._prompt(NOT_DOING)
             return ""
+        if self.confirmation is not None:
+            decision = self.confirmation.offer(recognition, time.monotonic())
+            if decision.verdict is Verdict.HELD:
+                if decision.replaced is not None:
+                    log.info(f"'{decision.replaced.text}' replaced before it was confirmed")
+                self._prompt(confirmation_prompt(recognition))
+                return ""
+            if decision.verdict is Verdict.CONFIRMED:
+                assert decision.command is not None
+                return self._publish_instruction(decision.command, stamp_s)
+            if decision.verdict is Verdict.DENIED:
+                assert decision.command is not None
+                log.info(f"'{decision.command.text}' denied by '{recognition.control_word}'")
+                self._prompt(NOT_DOING)
+                return ""
+            if decision.verdict is Verdict.NOTHING_PENDING:
+                kind = CommandKind.REJECTED
+                recognition = replace(recognition, reason="nothing to confirm")
+        elif kind in (CommandKind.CONFIRM, CommandKind.DENY):
+            kind = CommandKind.REJECTED
+            recognition = replace(recognition, reason="nothing to confirm")
         if kind is CommandKind.RESUME:
             self.request_reset(recognition.control_word)
             return ""
@@ -82,6 +124,26 @@ class CommandDispatcher:
             )
             log.info(f"rejected '{recognition.heard}': {recognition.reason}")
             return ""
+        return self._publish_instruction(recognition, stamp_s)
+
+    def expire(self) -> None:
+        """Drop a held command nobody answered in time (call periodically); reported."""
+        if self.confirmation is None:
+            return
+        expired = self.confirmation.expire(time.monotonic())
+        if expired is None:
+            return
+        self._node.get_logger().info(
+            f"dropped '{expired.text}': no answer within {self.confirmation.timeout_s:g} s"
+        )
+        self._prompt(NO_ANSWER)
+
+    def _prompt(self, text: str) -> None:
+        if self.prompt_pub is not None:
+            self.prompt_pub.publish(String(data=text))
+        self._node.get_logger().info(f"prompt: {text}")
+
+    def _publish_instruction(self, recognition: Recognition, stamp_s: float) -> str:
         msg = Instruction()
         msg.header = conv.make_header(stamp_s)
         msg.text = recognition.text  # "" for CANCEL: the policy goes idle
@@ -89,7 +151,9 @@ class CommandDispatcher:
         msg.confidence = float(recognition.confidence)
         msg.id = uuid.uuid4().hex[:12]
         self.instruction_pub.publish(msg)
-        log.info(f"instruction '{msg.text}' (id {msg.id}, confidence {msg.confidence:.2f})")
+        self._node.get_logger().info(
+            f"instruction '{msg.text}' (id {msg.id}, confidence {msg.confidence:.2f})"
+        )
         return str(msg.id)
 
     def request_reset(self, word: str) -> None:

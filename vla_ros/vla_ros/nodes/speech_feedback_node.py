@@ -1,7 +1,8 @@
 """Speech feedback node: short confirmations and safety changes, spoken and published.
 
 Subscribes /instruction (vla_ros_msgs/Instruction), /safety/status (vla_ros_msgs/SafetyStatus),
-/speech/rejected and /speech/reset_result (std_msgs/String). Publishes /speech/feedback
+/speech/rejected, /speech/reset_result and /speech/prompt (std_msgs/String; the speech node's
+confirmation questions, said as they are). Publishes /speech/feedback
 (std_msgs/String) always, e.g. "picking up the red cube", "stopped: person too close",
 "resuming"; speaks it with espeak-ng when installed and not muted (a newer message cuts off
 an older one still being spoken: the latest state matters most).
@@ -53,6 +54,7 @@ class SpeechFeedbackNode(Node):
         self.create_subscription(SafetyStatus, "safety/status", self._on_status, COMMAND_QOS)
         self.create_subscription(String, "speech/rejected", self._on_rejected, COMMAND_QOS)
         self.create_subscription(String, "speech/reset_result", self._on_reset, COMMAND_QOS)
+        self.create_subscription(String, "speech/prompt", self._on_prompt, COMMAND_QOS)
 
     def _on_instruction(self, msg: Instruction) -> None:
         self.say(instruction_feedback(msg.text))
@@ -66,6 +68,9 @@ class SpeechFeedbackNode(Node):
 
     def _on_rejected(self, _msg: String) -> None:
         self.say("sorry, I did not understand")
+
+    def _on_prompt(self, msg: String) -> None:
+        self.say(msg.data)
 
     def _on_reset(self, msg: String) -> None:
         if not msg.data.startswith("accepted"):

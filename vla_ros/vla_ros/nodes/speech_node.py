@@ -14,7 +14,15 @@ vad.end_silence_ms, and without the recogniser's phone-loop check (~60 ms); the 
 runs every check and only confirms it. A false stop is safe: if the final decode rejects the
 utterance, the e-stop stays latched and a warning says so.
 
+Spoken confirmation (confirm_commands: true): a recognised task is not published but asked
+back on /speech/prompt ("did you say: pick up the red cube?", spoken by speech_feedback_node);
+it becomes an Instruction only when the operator answers a vocabulary.confirm_words word
+("yes"); a deny word ("no"), "cancel", a stop word, a newer task or no answer within
+confirm_timeout_s drops it. A misheard command then needs a second mistake to move the robot.
+Stop words never wait.
+
 Parameters (read-only; defaults and units in config/speech.yaml): fast_path (bool),
+confirm_commands (bool), confirm_timeout_s [s],
 stream_gap_s [s] (a jump in the audio stamps larger than this restarts segmentation),
 vocabulary.* (the command language), vad.* (segmentation), asr.* (recogniser, rejection).
 """
@@ -27,6 +35,7 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy
 from vla_ros_msgs.msg import AudioData, Instruction
 
 from vla_ros import conversions as conv
+from vla_ros.core.speech.confirmation import ConfirmationGate
 from vla_ros.core.speech.grammar import CommandGrammar, CommandKind
 from vla_ros.core.speech.recognizer import CommandRecognizer
 from vla_ros.core.speech.vad import (
@@ -60,19 +69,42 @@ class SpeechNode(Node):
             ).value
         )
         self.stream_gap_s = float(self.declare_parameter("stream_gap_s", 0.5, read_only).value)
+        confirm = bool(
+            self.declare_parameter(
+                "confirm_commands",
+                False,
+                ParameterDescriptor(
+                    description="tasks wait for a spoken yes before they are published",
+                    read_only=True,
+                ),
+            ).value
+        )
+        timeout_s = float(
+            self.declare_parameter(
+                "confirm_timeout_s",
+                8.0,
+                ParameterDescriptor(
+                    description="an unanswered task is dropped after this [s]", read_only=True
+                ),
+            ).value
+        )
         config = declare_speech_parameters(self, ("vocabulary", "vad", "asr"))
-        self.grammar = CommandGrammar(config.vocabulary)
+        self.grammar = CommandGrammar(config.vocabulary, confirmation=confirm)
         self.recognizer = CommandRecognizer(self.grammar, config.asr)
         self.segmenter = UtteranceSegmenter(make_vad(config.vad), config.vad)
         self.resampler = StreamResampler()
-        self.dispatcher = CommandDispatcher(self, Instruction.SOURCE_VOICE)
+        gate = ConfirmationGate(timeout_s) if confirm else None
+        self.dispatcher = CommandDispatcher(self, Instruction.SOURCE_VOICE, gate)
+        if gate is not None:
+            self.create_timer(0.1, self.dispatcher.expire)
         self.errors = ErrorCounter(self)
         self._expected_stamp_s: float | None = None
         self._estopped_utterance = -1  # index of the utterance the fast path already acted on
         self.create_subscription(AudioData, "audio", self._on_audio, AUDIO_QOS)
         self.get_logger().info(
             f"listening on {self.resolve_topic_name('audio')} "
-            f"(vad {config.vad.backend}, asr {config.asr.backend}, fast path {self.fast_path})"
+            f"(vad {config.vad.backend}, asr {config.asr.backend}, fast path {self.fast_path}, "
+            f"confirmation {'on' if confirm else 'off'})"
         )
 
     def _on_audio(self, msg: AudioData) -> None:

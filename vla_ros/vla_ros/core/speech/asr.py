@@ -192,7 +192,7 @@ class PocketSphinxAsr:
             loglevel=self.config.log_level,
             bestpath=False,
         )
-        missing = [w for w in grammar.vocabulary.all_words() if not self._decoder.lookup_word(w)]
+        missing = [w for w in grammar.words() if not self._decoder.lookup_word(w)]
         if missing:
             raise ValueError(
                 f"words missing from the pocketsphinx dictionary: {missing}; "
@@ -211,7 +211,7 @@ class PocketSphinxAsr:
         # min_any_word_llr and the utterance ratio).
         minor = {w for p in (*voc.articles, *voc.polite_prefixes, *voc.polite_suffixes)
                  for w in p.split()}  # fmt: skip
-        minor |= {w for w in voc.all_words() if len(str(self._decoder.lookup_word(w)).split()) < 3}
+        minor |= {w for w in grammar.words() if len(str(self._decoder.lookup_word(w)).split()) < 3}
         self._minor_words = frozenset(minor)
         self.decoys = self._usable_decoys()
         self._decoy_checker: Any = None
@@ -258,7 +258,7 @@ class PocketSphinxAsr:
         voc = self.grammar.vocabulary
         content = [
             p
-            for w in voc.all_words()
+            for w in self.grammar.words()
             if len(w) >= 3 and w not in voc.articles
             for p in self._pronunciations(w)
         ]

@@ -20,6 +20,8 @@ class CommandKind(enum.Enum):
     ESTOP = "estop"  # latch the emergency stop
     RESUME = "resume"  # ask the safety filter to reset its e-stop
     CANCEL = "cancel"  # the policy goes idle (empty instruction)
+    CONFIRM = "confirm"  # yes: carry out the command waiting for confirmation
+    DENY = "deny"  # no: drop the command waiting for confirmation
     REJECTED = "rejected"  # not in the language: never turned into motion
 
 
@@ -48,6 +50,9 @@ class VocabularyConfig:
     estop_words: tuple[str, ...] = ("stop", "halt", "freeze", "wait")  # latch the e-stop
     resume_words: tuple[str, ...] = ("resume", "continue")  # call the safety reset service
     cancel_words: tuple[str, ...] = ("cancel",)  # publish an empty instruction (idle)
+    # answers to "did you say ...?"; part of the language only where commands are confirmed
+    confirm_words: tuple[str, ...] = ("yes",)
+    deny_words: tuple[str, ...] = ("no",)
     wake_words: tuple[str, ...] = ()  # e.g. ("robot",); may precede any phrase
     require_wake_word: bool = False  # tasks need a wake word first; control words never do
 
@@ -67,7 +72,13 @@ class VocabularyConfig:
             leftover = _SLOT_RE.sub("", template)
             if "{" in leftover or "}" in leftover:
                 raise ValueError(f"template '{template}' has an unknown slot")
-        controls = [*self.estop_words, *self.resume_words, *self.cancel_words]
+        controls = [
+            *self.estop_words,
+            *self.resume_words,
+            *self.cancel_words,
+            *self.confirm_words,
+            *self.deny_words,
+        ]
         if not self.estop_words:
             raise ValueError("at least one e-stop word is required")
         if len(set(controls)) != len(controls):
@@ -95,7 +106,8 @@ class VocabularyConfig:
                     raise ValueError(f"'{word}' in '{phrase}' is not a lower-case word")
 
     def all_words(self) -> tuple[str, ...]:
-        """Every word the grammar can produce, sorted (for dictionary checks)."""
+        """Every word of the commands and control words, sorted (CommandGrammar.words adds
+        the confirmation answers where they are part of the language)."""
         phrases = [
             _SLOT_RE.sub("", t)
             for t in (
@@ -133,17 +145,35 @@ def normalise_words(text: str) -> tuple[str, ...]:
 
 
 class CommandGrammar:
-    """Generates the recogniser's JSGF grammar and maps word strings to canonical commands."""
+    """Generates the recogniser's JSGF grammar and maps word strings to canonical commands.
 
-    def __init__(self, vocabulary: VocabularyConfig | None = None) -> None:
+    With `confirmation`, the answers (vocabulary.confirm_words, deny_words) are part of the
+    language; without it they are not (the keyboard needs no "did you say ...?").
+    """
+
+    def __init__(
+        self, vocabulary: VocabularyConfig | None = None, *, confirmation: bool = False
+    ) -> None:
         self.vocabulary = vocabulary or VocabularyConfig()
         voc = self.vocabulary
+        if confirmation and not (voc.confirm_words and voc.deny_words):
+            raise ValueError("confirmation needs vocabulary.confirm_words and deny_words")
+        self.confirmation = confirmation
         self._control: dict[str, CommandKind] = {
             **{w: CommandKind.ESTOP for w in voc.estop_words},
             **{w: CommandKind.RESUME for w in voc.resume_words},
             **{w: CommandKind.CANCEL for w in voc.cancel_words},
         }
+        if confirmation:
+            self._control.update({w: CommandKind.CONFIRM for w in voc.confirm_words})
+            self._control.update({w: CommandKind.DENY for w in voc.deny_words})
         self._patterns = [self._template_regex(t) for t in voc.templates]
+
+    def words(self) -> tuple[str, ...]:
+        """Every word the grammar can produce, sorted (for dictionary checks)."""
+        voc = self.vocabulary
+        answers = (*voc.confirm_words, *voc.deny_words) if self.confirmation else ()
+        return tuple(sorted({*voc.all_words(), *answers}))
 
     # ------------------------------------------------------------------ canonical text
 
@@ -256,7 +286,7 @@ class CommandGrammar:
 
     def usable_decoys(self, decoys: Sequence[str]) -> tuple[str, ...]:
         """The decoy words that are single lower-case words outside the vocabulary, sorted."""
-        known = set(self.vocabulary.all_words()) | set(self.vocabulary.articles)
+        known = set(self.words()) | set(self.vocabulary.articles)
         return tuple(sorted({d for d in decoys if _WORD_RE.match(d) and d not in known}))
 
     def decoy_check_jsgf(
