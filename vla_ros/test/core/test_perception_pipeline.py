@@ -323,3 +323,33 @@ def test_a_person_beside_the_arm_in_the_same_box_is_kept():
     assert nearest.source == SOURCE_FUSED and nearest.box is not None
     # never farther than the person really is (the box's arm points may make it nearer)
     assert nearest.distance_to_robot_m <= ps.box_distance_to_robot(person, reach) + 0.05
+
+
+def test_an_unconfirmed_box_with_the_arm_and_new_depth_is_kept():
+    """No cluster confirms the box (the person stands outside the depth channel's volume),
+    but beside the arm's depth the box holds depth that is neither arm nor learned scene: a
+    person, kept."""
+    intrinsics, pose = ps.camera()
+    home, reach = ps.robot_pose("home"), ps.robot_pose("reach")
+    person = Box3(center_m=(0.45, -0.55, 0.1), size_m=(0.3, 0.3, 1.8))
+    scene = ps.Scene(boxes=[*ps.static_scene(), person], robot=reach).render(intrinsics, pose)
+    empty_home = ps.Scene(boxes=ps.static_scene(), robot=home).render(intrinsics, pose)
+    far_volume = MonitoredVolume(shape="box", center_m=(0, 2.0, 0.3), size_m=(0.5, 0.5, 0.5))
+    config = PerceptionConfig(depth=DepthMonitorConfig(volume=far_volume, background_frames=2))
+    detector = KnownBoxes([])
+    perception = HumanPerception(detector, config)
+    frames(perception, empty_home, intrinsics, pose, home, [0.0, 0.1])
+    arm = arm_box(intrinsics, pose, reach)
+    _, _, body = person_pixels(intrinsics, pose, reach)
+    both = PersonBox(
+        min(arm.x_min_px, body.x_min_px),
+        min(arm.y_min_px, body.y_min_px),
+        max(arm.x_max_px, body.x_max_px),
+        max(arm.y_max_px, body.y_max_px),
+        0.7,
+    )
+    detector.boxes = [both]
+    result = frames(perception, scene, intrinsics, pose, reach, [0.2])
+    assert result.intrusions == ()
+    assert result.rgb_on_robot == 0 and len(result.humans) == 1
+    assert result.humans[0].source == SOURCE_RGB

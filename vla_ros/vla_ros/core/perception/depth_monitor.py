@@ -173,6 +173,27 @@ class DepthIntrusionDetector:
             self._pixel_grid = (shape, u, v)
         return self._pixel_grid[1], self._pixel_grid[2]
 
+    def is_background(self, pixels_uv: np.ndarray, depth_m: np.ndarray) -> np.ndarray:
+        """Per full-resolution pixel (column, row) and its depth: True where the learned
+        background is known there and the depth is not nearer than it by the margin (the
+        static scene, or where something has left). All False until the background is ready."""
+        uv = np.asarray(pixels_uv, dtype=np.int64).reshape(-1, 2)
+        z = np.asarray(depth_m, dtype=np.float64).reshape(-1)
+        background = self.background.depth_m
+        if background is None or uv.shape[0] == 0:
+            return np.zeros(uv.shape[0], dtype=bool)
+        s = self.config.pixel_stride
+        rows = np.clip(uv[:, 1] // s, 0, background.shape[0] - 1)
+        cols = np.clip(uv[:, 0] // s, 0, background.shape[1] - 1)
+        bg = background[rows, cols].astype(np.float64)
+        known = np.isfinite(bg)
+        bg = np.where(known, bg, 0.0)
+        cfg = self.config
+        threshold = np.where(
+            known, bg - (cfg.background_margin_m + cfg.background_margin_fraction * bg), np.inf
+        )
+        return known & (z >= threshold)
+
     def update(
         self,
         depth_m: np.ndarray,

@@ -40,6 +40,7 @@ class LiftedBox:
     """The 3D part of one person box, in the camera's optical frame."""
 
     points_m: np.ndarray  # (N, 3) the person's points (front surface to body depth)
+    pixels_uv: np.ndarray  # (N, 2) int: the image column and row of each point
     front_depth_m: float  # robust depth of the person's front surface
     depth_spread_m: float  # robust spread of the person's depths (1-sigma equivalent)
     valid_fraction: float  # share of the central region with valid depth
@@ -83,9 +84,11 @@ def lift_box(
     person = z <= front + config.body_depth_m
     z_person = z[person]
     q25, q75 = np.percentile(z_person, [25.0, 75.0])
-    points = intrinsics.backproject(uu[valid][person], vv[valid][person], z_person)
+    u_person, v_person = uu[valid][person], vv[valid][person]
+    points = intrinsics.backproject(u_person, v_person, z_person)
     return LiftedBox(
         points_m=points,
+        pixels_uv=np.stack([u_person, v_person], axis=1).astype(np.int64),
         front_depth_m=front,
         depth_spread_m=float((q75 - q25) / 1.349),
         valid_fraction=valid_fraction,

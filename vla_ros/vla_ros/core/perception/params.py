@@ -207,8 +207,13 @@ PERCEPTION_PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec("fusion.fuse_distance_m", 0.5, "RGB and depth detections this close merge [m]"),
     ParamSpec(
         "fusion.robot_box_fraction",
-        0.5,
-        "an unconfirmed RGB box with this share of its depth on the arm is the arm",
+        0.2,
+        "an unconfirmed RGB box with this share of its depth on the arm ...",
+    ),
+    ParamSpec(
+        "fusion.robot_box_max_new_fraction",
+        0.05,
+        "... and at most this share neither arm nor learned background is the arm",
     ),
 )
 
@@ -265,6 +270,7 @@ def config_from_params(params: Mapping[str, Any]) -> tuple[PerceptionConfig, Det
         ),
         fuse_distance_m=float(values["fusion.fuse_distance_m"]),
         robot_box_fraction=float(values["fusion.robot_box_fraction"]),
+        robot_box_max_new_fraction=float(values["fusion.robot_box_max_new_fraction"]),
         detector_every_n_frames=int(values["detector.every_n_frames"]),
     )
     backend = str(values["detector.backend"])

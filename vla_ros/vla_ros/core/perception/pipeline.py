@@ -45,15 +45,20 @@ class PerceptionConfig:
     depth_confidence_points: int = 200  # a cluster with this many points has confidence 1
     detector_every_n_frames: int = 1  # run the RGB detector on every n-th frame (cost)
     rgb_only_uncertainty_m: float = 0.3  # 1-sigma added when only the RGB channel saw a person
-    # an RGB box that no depth cluster confirms and whose depth lies on the robot for at least
-    # this share is the arm itself (HOG fires on it), not a person: dropped and counted
-    robot_box_fraction: float = 0.5
+    # An RGB box that no depth cluster confirms, whose depth lies on the robot for at least
+    # robot_box_fraction and is otherwise the learned background (at most
+    # robot_box_max_new_fraction anything else) is the arm itself (HOG fires on it), not a
+    # person: dropped and counted. A person there would be new depth, a cluster.
+    robot_box_fraction: float = 0.2
+    robot_box_max_new_fraction: float = 0.05
 
     def __post_init__(self) -> None:
         if self.fuse_distance_m < 0.0 or self.rgb_only_uncertainty_m < 0.0:
             raise ValueError("fuse_distance_m and rgb_only_uncertainty_m must be >= 0")
         if not 0.0 < self.robot_box_fraction <= 1.0:
             raise ValueError("robot_box_fraction must be in (0, 1]")
+        if not 0.0 <= self.robot_box_max_new_fraction < 1.0:
+            raise ValueError("robot_box_max_new_fraction must be in [0, 1)")
         if self.depth_confidence_points < 1 or self.detector_every_n_frames < 1:
             raise ValueError("depth_confidence_points and detector_every_n_frames must be >= 1")
 
@@ -98,6 +103,7 @@ class Candidate:
     points_m: np.ndarray  # (N, 3) base-frame points of the body seen (cross-camera matching)
     cameras: tuple[str, ...] = ()  # the cameras that saw it
     robot_fraction: float = 0.0  # share of an RGB box's depth points that lie on the robot
+    new_fraction: float = 1.0  # ... that are neither the robot nor the learned background
 
 
 @dataclass(frozen=True)
@@ -225,7 +231,7 @@ class HumanPerception:
         return state
 
     def _rgb_candidates(
-        self, frame: PerceptionFrame, boxes: list[PersonBox]
+        self, frame: PerceptionFrame, boxes: list[PersonBox], monitor: DepthIntrusionDetector
     ) -> tuple[list[Candidate], int]:
         out, without_depth = [], 0
         for box in boxes:
@@ -238,6 +244,8 @@ class HumanPerception:
             known = bool(np.isfinite(dist).any())
             i = int(np.argmin(dist)) if known else int(np.argmin(lifted.points_m[:, 2]))
             on_robot = dist <= self.config.depth.self_filter_padding_m
+            known_scene = monitor.is_background(lifted.pixels_uv, lifted.points_m[:, 2])
+            new = ~on_robot & ~known_scene
             out.append(
                 Candidate(
                     position_m=pts[i],
@@ -248,6 +256,7 @@ class HumanPerception:
                     source=SOURCE_RGB,
                     points_m=pts,
                     robot_fraction=float(on_robot.mean()) if known else 0.0,
+                    new_fraction=float(new.mean()),
                 )
             )
         return out, without_depth
@@ -256,8 +265,8 @@ class HumanPerception:
         self, rgb: list[Candidate], intrusions: list[Intrusion]
     ) -> tuple[list[Candidate], int]:
         """Per camera: RGB candidates matched with depth clusters; (candidates, boxes dropped
-        as the robot). An RGB box is dropped only when no cluster confirms it and its depth
-        lies on the arm: a person there would leave unexplained depth points, a cluster."""
+        as the robot). An RGB box is dropped only when no cluster confirms it and its depth is
+        the arm and the learned background: a person there would be new depth, a cluster."""
         cfg = self.config
         fused: list[Candidate] = []
         used: set[int] = set()
@@ -286,7 +295,10 @@ class HumanPerception:
                         points_m=intr.points_m,
                     )
                 )
-            elif cand.robot_fraction >= cfg.robot_box_fraction:
+            elif (
+                cand.robot_fraction >= cfg.robot_box_fraction
+                and cand.new_fraction <= cfg.robot_box_max_new_fraction
+            ):
                 on_robot += 1
             else:
                 cand.sigma_m = math.hypot(cand.sigma_m, cfg.rgb_only_uncertainty_m)
@@ -325,7 +337,7 @@ class HumanPerception:
         boxes = state.last_boxes if run_rgb else []
         state.frame_count += 1
         t1 = time.perf_counter()
-        rgb, without_depth = self._rgb_candidates(frame, boxes)
+        rgb, without_depth = self._rgb_candidates(frame, boxes, state.depth_monitor)
         t2 = time.perf_counter()
         intrusions = state.depth_monitor.update(
             frame.depth_m, frame.intrinsics, frame.base_from_camera, frame.robot
