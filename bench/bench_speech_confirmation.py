@@ -10,8 +10,8 @@ command, chatter heard as a command, a misheard command). Stray replies that are
 answer ("okay", "sure", "yeah", ...) are decoded with a task waiting, to count how often one
 would be taken as a yes.
 
-    .venv/bin/python bench/bench_speech_confirmation.py            # about 4 min on 2 cores
-    .venv/bin/python bench/bench_speech_confirmation.py --quick    # test voices only
+    .venv/bin/python bench/bench_speech_confirmation.py            # test + held-out voices
+    .venv/bin/python bench/bench_speech_confirmation.py --quick    # test voices, ~2.5 min
 """
 
 from __future__ import annotations
