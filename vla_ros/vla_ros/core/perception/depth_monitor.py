@@ -126,11 +126,19 @@ class BackgroundModel:
         valid = np.isfinite(depth_m)
         if self.depth_m is None or self.depth_m.shape != depth_m.shape:
             return valid
-        known = np.isfinite(self.depth_m)
-        background = np.where(known, self.depth_m, 0.0)
-        threshold = np.where(known, background - (margin_m + margin_fraction * background), np.inf)
+        threshold = foreground_threshold(self.depth_m, margin_m, margin_fraction)
         with np.errstate(invalid="ignore"):
             return valid & (depth_m < threshold)
+
+
+def foreground_threshold(
+    background_m: np.ndarray, margin_m: float, margin_fraction: float
+) -> np.ndarray:
+    """Depth below which a reading is nearer than the background by the margin; +inf where
+    the background is unknown (anything there is foreground)."""
+    known = np.isfinite(background_m)
+    background = np.where(known, background_m, 0.0)
+    return np.where(known, background - (margin_m + margin_fraction * background), np.inf)
 
 
 def cluster_points(points_m: np.ndarray, voxel_size_m: float, min_points: int) -> list[np.ndarray]:
@@ -185,14 +193,13 @@ class DepthIntrusionDetector:
         s = self.config.pixel_stride
         rows = np.clip(uv[:, 1] // s, 0, background.shape[0] - 1)
         cols = np.clip(uv[:, 0] // s, 0, background.shape[1] - 1)
-        bg = background[rows, cols].astype(np.float64)
-        known = np.isfinite(bg)
-        bg = np.where(known, bg, 0.0)
         cfg = self.config
-        threshold = np.where(
-            known, bg - (cfg.background_margin_m + cfg.background_margin_fraction * bg), np.inf
+        threshold = foreground_threshold(
+            background[rows, cols].astype(np.float64),
+            cfg.background_margin_m,
+            cfg.background_margin_fraction,
         )
-        return known & (z >= threshold)
+        return np.isfinite(threshold) & (z >= threshold)
 
     def update(
         self,

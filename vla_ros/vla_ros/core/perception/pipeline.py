@@ -255,7 +255,7 @@ class HumanPerception:
                     confidence=box.confidence,
                     source=SOURCE_RGB,
                     points_m=pts,
-                    robot_fraction=float(on_robot.mean()) if known else 0.0,
+                    robot_fraction=float(on_robot.mean()),  # 0 with the robot unknown
                     new_fraction=float(new.mean()),
                 )
             )
