@@ -133,3 +133,67 @@ def test_expert_dataset_is_one_mcap_per_successful_episode(tmp_path):
     assert result.success and path.is_file()
     episode = read_episode(path)
     assert episode.instruction.startswith("push the ") and episode.rgb.shape[1:] == (24, 32, 3)
+
+
+class _HoldStill:
+    """A learner that never moves: the expert must start the task over after the handover."""
+
+    def reset(self, task):
+        self.q = None
+
+    def act(self, joint_positions, state):
+        if self.q is None:
+            self.q = np.asarray(joint_positions[:6], dtype=float).copy()
+        return self.q.copy(), 0.04
+
+
+@pytest.mark.parametrize(
+    ("learner_kind", "handover_s", "resumed_phase"),
+    [("expert", 3.0, "lift"), ("still", 1.5, "above_cube")],
+)
+def test_handover_records_only_the_experts_recovery(
+    tmp_path, learner_kind, handover_s, resumed_phase
+):
+    from vla_ros.core.sim.rollout import HandoverPolicy, record_episode
+
+    env = SimEnv(SimConfig(image_width_px=64, image_height_px=48))
+    robot = RobotModel.from_urdf(default_urdf_path())
+    learner = ScriptedExpert(robot) if learner_kind == "expert" else _HoldStill()
+    expert = ScriptedExpert(robot)
+    policy = HandoverPolicy(learner, expert, handover_s)
+    phases = []
+    original_resume = expert.resume
+
+    def resume(task, q, state):
+        original_resume(task, q, state)
+        phases.append(expert.phase)
+
+    expert.resume = resume
+    path = tmp_path / "handover.mcap"
+    result = record_episode(
+        env,
+        policy,
+        path,
+        seed=7,
+        task="stack",
+        keep_step=lambda _step: policy.handed_over,
+        metadata={"handover_s": f"{handover_s:.3f}"},
+    )
+    env.close()
+    # a learner interrupted while carrying the cube goes on from the lift; one that never
+    # moved has the expert start over; both finish the task
+    assert phases == [resumed_phase] and result.success
+    episode = read_episode(path)
+    assert episode.metadata["handover_s"] == f"{handover_s:.3f}"
+    assert episode.times_s[0] >= handover_s - 1e-6
+    assert episode.actions.shape[0] == result.steps - round(handover_s / 0.1)
+    assert episode.instruction == result.info.task.instruction
+
+
+def test_handover_rejects_a_bad_time():
+    from vla_ros.core.sim.rollout import HandoverPolicy
+
+    robot = RobotModel.from_urdf(default_urdf_path())
+    for bad in (-1.0, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="handover_s"):
+            HandoverPolicy(_HoldStill(), ScriptedExpert(robot), bad)

@@ -11,7 +11,11 @@ import datetime
 import math
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 FAMILIES = ("pick", "place", "push", "stack")
 
@@ -57,6 +61,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="share of episodes (by seed) that get --action-noise-rad; the rest are clean",
     )
     parser.add_argument(
+        "--handover-from",
+        default="",
+        metavar="CHECKPOINT_DIR",
+        help="DAgger-style recoveries: this embedded VLA checkpoint acts first (ONNX Runtime),"
+        " then the expert takes over from the state it left; only the expert's part is recorded",
+    )
+    parser.add_argument(
+        "--handover-s",
+        type=float,
+        nargs=2,
+        default=[2.0, 12.0],
+        metavar=("MIN", "MAX"),
+        help="with --handover-from: simulated time of the handover, uniform in [MIN, MAX] per"
+        " seed [s]",
+    )
+    parser.add_argument(
         "--keep-failures", action="store_true", help="keep episodes the expert failed"
     )
     parser.add_argument(
@@ -71,13 +91,16 @@ def run(args: argparse.Namespace) -> int:
         raise SystemExit("--episodes must be >= 1")
     if args.action_noise_rad < 0.0 or not 0.0 <= args.noisy_fraction <= 1.0:
         raise SystemExit("--action-noise-rad must be >= 0 and --noisy-fraction in [0, 1]")
+    low_s, high_s = args.handover_s
+    if not 0.0 <= low_s <= high_s:
+        raise SystemExit("--handover-s needs 0 <= MIN <= MAX")
     os.environ.setdefault("MUJOCO_GL", "egl")  # headless rendering unless the user chose
     from tqdm import tqdm
 
     from vla_ros.core.robot_model import RobotModel
     from vla_ros.core.sim.env import SimConfig, SimEnv, default_urdf_path
     from vla_ros.core.sim.expert import ExpertConfig, ScriptedExpert
-    from vla_ros.core.sim.rollout import record_episode
+    from vla_ros.core.sim.rollout import HandoverPolicy, record_episode
 
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     out = Path(args.output_dir or f"data/expert-{stamp}")
@@ -86,6 +109,8 @@ def run(args: argparse.Namespace) -> int:
     expert = ScriptedExpert(
         RobotModel.from_urdf(default_urdf_path()), ExpertConfig(act_period_s=args.act_period_s)
     )
+    learner = _learner(args.handover_from, env, args.act_period_s) if args.handover_from else None
+    learner_solved = 0
     kept: dict[str, int] = dict.fromkeys(args.tasks, 0)
     frames = 0
     seeds = range(args.first_seed, args.first_seed + args.episodes)
@@ -95,9 +120,18 @@ def run(args: argparse.Namespace) -> int:
             for seed in seeds:
                 path = out / f"{family}_{seed:05d}.mcap"
                 noisy = _noisy(seed, args.noisy_fraction)
+                policy, keep_step, metadata = expert, None, {}
+                if learner is not None:
+                    handover_s = float(np.random.default_rng([seed, 11]).uniform(low_s, high_s))
+                    policy = HandoverPolicy(learner, expert, handover_s)
+                    keep_step = _expert_steps(policy)
+                    metadata = {
+                        "handover_s": f"{handover_s:.3f}",
+                        "handover_from": str(args.handover_from),
+                    }
                 result = record_episode(
                     env,
-                    expert,
+                    policy,
                     path,
                     seed=seed,
                     task=family,
@@ -106,8 +140,13 @@ def run(args: argparse.Namespace) -> int:
                     with_depth=not args.no_depth,
                     action_noise_rad=args.action_noise_rad if noisy else 0.0,
                     wrist_camera=args.wrist_camera,
+                    keep_step=keep_step,
+                    metadata=metadata,
                 )
-                if result.success or args.keep_failures:
+                if isinstance(policy, HandoverPolicy) and not policy.handed_over:
+                    learner_solved += 1  # done before the handover: no expert steps to keep
+                    path.unlink()
+                elif result.success or args.keep_failures:
                     kept[family] += 1
                     frames += result.steps
                 else:
@@ -121,9 +160,28 @@ def run(args: argparse.Namespace) -> int:
         env.close()
     total = sum(kept.values())
     print(f"recorded {total} episodes ({frames} frames) in {out}")
+    if learner is not None:
+        print(f"  the learner finished {learner_solved} episodes before the handover (not kept)")
     for family, count in kept.items():
         print(f"  {family}: {count}/{args.episodes}")
     return 0 if all(kept.values()) else 1
+
+
+def _learner(checkpoint_dir: str, env: Any, act_period_s: float) -> Any:
+    """The embedded VLA in `checkpoint_dir` as a simulator policy, chunked as `eval --core`."""
+    from vla_ros.core.chunking import ChunkSchedulerConfig
+    from vla_ros.core.policy.backends import make_policy
+    from vla_ros.core.policy.closed_loop import ChunkedSimPolicy
+
+    options = {"checkpoint_dir": str(Path(checkpoint_dir).resolve()), "runtime": "onnx"}
+    policy = make_policy("embedded", {**options, "num_threads": 1})
+    config = ChunkSchedulerConfig(control_rate_hz=1.0 / act_period_s, blend="weighted_average")
+    return ChunkedSimPolicy(policy, env, config)
+
+
+def _expert_steps(policy: Any) -> Callable[[Any], bool]:
+    """keep_step for record_episode: only the steps after `policy` handed over."""
+    return lambda _step: bool(policy.handed_over)
 
 
 def _noisy(seed: int, fraction: float) -> bool:

@@ -101,6 +101,27 @@ class ScriptedExpert:
         self._push_start = None
         self.restarts = 0
 
+    def resume(self, task: TaskSpec, joint_positions: np.ndarray, state: SimStateView) -> None:
+        """Take over `task` midway, from whatever state another policy left the cell in.
+
+        The phase is chosen from the state: carrying the task's cube (between the fingers and
+        off the table) goes on from "lift", anything else starts over ("above_cube", or behind
+        the cube where it now lies for push). The goals read the object poses at every step,
+        so a knocked base cube or a half-pushed cube is handled where it now is. Used to
+        record recoveries from a learned policy's own states (`HandoverPolicy`, DAgger).
+        """
+        self.reset(task)
+        q = np.asarray(joint_positions, dtype=np.float64).reshape(-1)[: self.robot.dof]
+        tool = self.robot.fk(q)
+        self._grasp_yaw = _tool_yaw(tool[:3, :3])
+        if task.family == "push":
+            return
+        cube = state.cube_positions_m[task.colour]
+        held = np.linalg.norm(cube - tool[:3, 3]) < 0.03 and cube[2] > CUBE_SIZE_M / 2 + 0.01
+        if held:
+            self._phase_index = self._phase_names().index("lift")
+            self._phase_started_s = state.time_s
+
     @property
     def phase(self) -> str:
         """Name of the current phase ("done" when finished)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
@@ -13,6 +13,9 @@ from vla_ros.core.sim.env import EpisodeInfo, SimConfig, SimEnv
 from vla_ros.core.sim.scene import WRIST_CAMERA_FRAME as WRIST_FRAME
 from vla_ros.core.sim.scene import WRIST_CAMERA_NAME
 from vla_ros.core.sim.tasks import SimStateView, TaskSpec
+
+if TYPE_CHECKING:
+    from vla_ros.core.sim.expert import ScriptedExpert
 
 # step-to-step correlation of run_episode's action noise: ~1 s time constant at 10 Hz
 ACTION_NOISE_CORRELATION = 0.9
@@ -26,6 +29,43 @@ class SimPolicy(Protocol):
 
     def act(self, joint_positions: np.ndarray, state: SimStateView) -> tuple[np.ndarray, float]:
         """(arm joint targets, gripper finger_joint target [m])."""
+
+
+class HandoverPolicy:
+    """A learned policy acts until `handover_s` of simulated time, then the expert takes over.
+
+    Recording only the expert's part (`record_episode(..., keep_step=lambda _: p.handed_over)`)
+    gives demonstrations that start in the states the learner drives the cell into (a knocked
+    base cube, a cube set down beside the goal, a grasp a few centimetres off) and show how to
+    recover from them: one round of DAgger (Ross et al. 2011) with the expert's own trajectory
+    as the label, so every recorded action chunk is consistent.
+    """
+
+    def __init__(self, learner: SimPolicy, expert: ScriptedExpert, handover_s: float) -> None:
+        if not np.isfinite(handover_s) or handover_s < 0.0:
+            raise ValueError("handover_s must be finite and >= 0")
+        self.learner = learner
+        self.expert = expert
+        self.handover_s = handover_s
+        self.handed_over = False
+        self._task: TaskSpec | None = None
+
+    def reset(self, task: TaskSpec) -> None:
+        """New episode: the learner starts."""
+        self._task = task
+        self.handed_over = False
+        self.learner.reset(task)
+
+    def act(self, joint_positions: np.ndarray, state: SimStateView) -> tuple[np.ndarray, float]:
+        """The learner's action before `handover_s`, the expert's from then on."""
+        if self._task is None:
+            raise ValueError("reset(task) before act()")
+        if not self.handed_over and state.time_s + 1e-6 >= self.handover_s:  # float clock
+            self.expert.resume(self._task, joint_positions, state)
+            self.handed_over = True
+        if self.handed_over:
+            return self.expert.act(joint_positions, state)
+        return self.learner.act(joint_positions, state)
 
 
 @dataclass(frozen=True)
@@ -145,10 +185,14 @@ def record_episode(
     with_depth: bool = True,
     action_noise_rad: float = 0.0,
     wrist_camera: bool = False,
+    keep_step: Callable[[StepRecord], bool] | None = None,
+    metadata: dict[str, str] | None = None,
 ) -> EpisodeResult:
     """Run one episode and record it as MCAP: frames, joint states, commands, instruction and
     the ground-truth object positions (see run_episode for `action_noise_rad`); with
-    `wrist_camera` the wrist camera's frames too (TOPIC_WRIST_RGB, same stamps)."""
+    `wrist_camera` the wrist camera's frames too (TOPIC_WRIST_RGB, same stamps). With
+    `keep_step` only the steps it accepts are written (HandoverPolicy: the expert's part);
+    `metadata` is added to the file's metadata."""
     from vla_ros.core.recording import TOPIC_WRIST_RGB, EpisodeWriter
     from vla_ros.core.sim.scene import ARM_JOINTS, GRIPPER_JOINT
 
@@ -158,6 +202,8 @@ def record_episode(
 
         def on_step(step: StepRecord) -> None:
             assert step.rgb is not None
+            if keep_step is not None and not keep_step(step):
+                return
             writer.write_rgb(step.time_s, step.rgb, frame)
             if step.wrist_rgb is not None:
                 writer.write_rgb(step.time_s, step.wrist_rgb, WRIST_FRAME, topic=TOPIC_WRIST_RGB)
@@ -192,6 +238,7 @@ def record_episode(
             task_family=result.info.task.family,
             success=str(result.success),
             duration_s=f"{result.duration_s:.3f}",
+            **(metadata or {}),
         )
     return result
 
