@@ -133,7 +133,9 @@ if ! stamp_ok msgs "$H" || ! "$VPY" -c 'import vla_ros_msgs.msg' 2>/dev/null; th
     # directories; point them at this venv's.
     PYINC=$("$VPY" -c "import sysconfig; print(sysconfig.get_paths()['include'])")
     NPINC=$("$VPY" -c "import numpy; print(numpy.get_include())")
-    grep -rlZ '/opt/python/' "$VENV/share" --include='*.cmake' 2>/dev/null | xargs -0 -r sed -i -E \
+    # (grep finds nothing once a previous build rewrote them: not an error under pipefail)
+    { grep -rlZ '/opt/python/' "$VENV/share" --include='*.cmake' 2>/dev/null || true; } |
+      xargs -0 -r sed -i -E \
       -e "s#/opt/python/cp3[0-9]+-cp3[0-9]+t?/include/python3\.[0-9]+t?#$PYINC#g" \
       -e "s#/opt/python/cp3[0-9]+-cp3[0-9]+t?/lib/python3\.[0-9]+t?/site-packages/numpy/_core/include#$NPINC#g"
   fi

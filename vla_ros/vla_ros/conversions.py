@@ -773,6 +773,7 @@ def policy_status_to_msg(report: PolicyStatusReport) -> PolicyStatus:
         backend=report.backend,
         instruction_id=report.instruction_id,
         instruction_text=report.instruction_text,
+        instruction_matched=report.instruction_matched,
         inference_latency_last_ms=num(report.inference_latency_last_ms),
         inference_latency_p50_ms=num(report.inference_latency_p50_ms),
         inference_latency_p99_ms=num(report.inference_latency_p99_ms),
@@ -812,6 +813,7 @@ def policy_status_from_msg(msg: PolicyStatus) -> PolicyStatusReport:
         inference_errors=msg.inference_errors,
         control_rate_hz=msg.control_rate_hz,
         inference_rate_hz=msg.inference_rate_hz,
+        instruction_matched=msg.instruction_matched,
     )
 
 

@@ -197,3 +197,24 @@ def test_handover_rejects_a_bad_time():
     for bad in (-1.0, float("nan"), float("inf")):
         with pytest.raises(ValueError, match="handover_s"):
             HandoverPolicy(_HoldStill(), ScriptedExpert(robot), bad)
+
+
+def test_dagger_learner_hears_training_paraphrases_when_asked():
+    """`record --handover-from ... --learner-paraphrase-probability P`: the shipped VLA as the
+    learner hears seeded training paraphrases (never a held-out wording), or only the
+    canonical instruction with P = 0."""
+    from vla_ros.core.resources import resource_path
+    from vla_ros.core.sim.tasks import TaskSpec
+    from vla_ros.core.training.paraphrase import paraphrases
+    from vla_ros.tools.record import _learner
+
+    checkpoint = str(resource_path("models", "vla_sim"))
+    task = TaskSpec("stack", "red", base_colour="blue")
+    canonical = _learner(checkpoint, None, 0.1, 0.0, seed=3)
+    assert {canonical.instruction_fn(task) for _ in range(20)} == {task.instruction}
+    heard = [_learner(checkpoint, None, 0.1, 1.0, seed=3).instruction_fn(task) for _ in range(2)]
+    assert heard[0] == heard[1]  # seeded
+    learner = _learner(checkpoint, None, 0.1, 1.0, seed=3)
+    wordings = {learner.instruction_fn(task) for _ in range(40)}
+    assert len(wordings) > 10 and wordings <= set(paraphrases(task.instruction))
+    assert not wordings & set(paraphrases(task.instruction, held_out=True))

@@ -28,6 +28,7 @@ Parameters (all read-only but trajectory_points; defaults and descriptions in PA
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import yaml
 from geometry_msgs.msg import TwistStamped
@@ -45,6 +46,7 @@ from vla_ros.core.policy.backends import make_policy
 from vla_ros.core.policy.session import (
     AssemblyConfig,
     ObservationAssembler,
+    matched_wording,
     scheduler_config,
     status_report,
     tool_path,
@@ -111,6 +113,7 @@ class PolicyNode(Node):
         self.p = {name: self.get_parameter(name).value for name in PARAMETERS}
         self.errors = ErrorCounter(self)
         self.runner: ChunkRunner | None = None
+        self.policy: Any = None  # the backend (its last_match, if any, goes into the status)
         self.assembler: ObservationAssembler | None = None
         self.instruction = ("", "")  # latest (text, id), kept until a backend is ready
         self.robot = None
@@ -147,6 +150,7 @@ class PolicyNode(Node):
         try:
             policy = make_policy(p["backend"], yaml.safe_load(p["backend_options"]) or {})
             spec = policy.spec
+            self.policy = policy
             if hasattr(policy, "warm_up"):  # no multi-second outlier on the first instruction
                 policy.warm_up()
             unmapped = [k for k in spec.image_keys[1:] if k not in self.extra_camera_topics]
@@ -272,6 +276,10 @@ class PolicyNode(Node):
             chunk_length=runner.spec.chunk_length if runner else 0,
             control_rate_hz=self.control_rate.rate_hz(now),
             inference_rate_hz=(chunks - last_chunks) / max(now - last_t, 1e-6),
+            instruction_matched=matched_wording(
+                getattr(self.policy, "last_match", None),
+                self.assembler.instruction if self.assembler else "",
+            ),
         )
         self.status_pub.publish(conv.policy_status_to_msg(report))
         if self.robot is not None and runner is not None and self.assembler.instruction:

@@ -77,6 +77,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         " seed [s]",
     )
     parser.add_argument(
+        "--learner-paraphrase-probability",
+        type=float,
+        default=0.0,
+        metavar="P",
+        help="with --handover-from: the learner hears a random training paraphrase of the"
+        " instruction with probability P (seeded; the recording keeps the canonical one)",
+    )
+    parser.add_argument(
         "--keep-failures", action="store_true", help="keep episodes the expert failed"
     )
     parser.add_argument(
@@ -94,6 +102,8 @@ def run(args: argparse.Namespace) -> int:
     low_s, high_s = args.handover_s
     if not 0.0 <= low_s <= high_s:
         raise SystemExit("--handover-s needs 0 <= MIN <= MAX")
+    if not 0.0 <= args.learner_paraphrase_probability <= 1.0:
+        raise SystemExit("--learner-paraphrase-probability must be in [0, 1]")
     os.environ.setdefault("MUJOCO_GL", "egl")  # headless rendering unless the user chose
     from tqdm import tqdm
 
@@ -109,7 +119,17 @@ def run(args: argparse.Namespace) -> int:
     expert = ScriptedExpert(
         RobotModel.from_urdf(default_urdf_path()), ExpertConfig(act_period_s=args.act_period_s)
     )
-    learner = _learner(args.handover_from, env, args.act_period_s) if args.handover_from else None
+    learner = (
+        _learner(
+            args.handover_from,
+            env,
+            args.act_period_s,
+            args.learner_paraphrase_probability,
+            args.first_seed,
+        )
+        if args.handover_from
+        else None
+    )
     learner_solved = 0
     kept: dict[str, int] = dict.fromkeys(args.tasks, 0)
     frames = 0
@@ -167,16 +187,29 @@ def run(args: argparse.Namespace) -> int:
     return 0 if all(kept.values()) else 1
 
 
-def _learner(checkpoint_dir: str, env: Any, act_period_s: float) -> Any:
-    """The embedded VLA in `checkpoint_dir` as a simulator policy, chunked as `eval --core`."""
+def _learner(
+    checkpoint_dir: str,
+    env: Any,
+    act_period_s: float,
+    paraphrase_probability: float = 0.0,
+    seed: int = 0,
+) -> Any:
+    """The embedded VLA in `checkpoint_dir` as a simulator policy, chunked as `eval --core`;
+    it hears a training paraphrase of each instruction with `paraphrase_probability`."""
     from vla_ros.core.chunking import ChunkSchedulerConfig
     from vla_ros.core.policy.backends import make_policy
     from vla_ros.core.policy.closed_loop import ChunkedSimPolicy
+    from vla_ros.core.training.paraphrase import augment
+
+    rng = np.random.default_rng([seed, 13])
+
+    def heard(task: Any) -> str:
+        return augment(str(task.instruction), rng, paraphrase_probability)
 
     options = {"checkpoint_dir": str(Path(checkpoint_dir).resolve()), "runtime": "onnx"}
     policy = make_policy("embedded", {**options, "num_threads": 1})
     config = ChunkSchedulerConfig(control_rate_hz=1.0 / act_period_s, blend="weighted_average")
-    return ChunkedSimPolicy(policy, env, config)
+    return ChunkedSimPolicy(policy, env, config, instruction_fn=heard)
 
 
 def _expert_steps(policy: Any) -> Callable[[Any], bool]:

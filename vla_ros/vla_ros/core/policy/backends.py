@@ -32,10 +32,16 @@ class EmbeddedConfig:
     flow_steps: int = 0  # Euler steps of the flow head; 0 keeps the checkpoint's
     seed: int = 0  # noise seed (reset() restarts the sequence)
     export_if_missing: bool = True  # "onnx": export model.onnx from the weights if absent
+    # condition on the nearest training wording of the instruction (the checkpoint's
+    # instruction_bank.safetensors; see core.policy.instruction_match); no bank: no matching
+    instruction_match: bool = True
+    instruction_match_min_similarity: float = 0.8  # cosine; below it the text is read as is
 
     def __post_init__(self) -> None:
         if not self.checkpoint_dir:
             raise ValueError("checkpoint_dir must be set")
+        if not 0.0 <= self.instruction_match_min_similarity <= 1.0:
+            raise ValueError("instruction_match_min_similarity must be in [0, 1]")
         if self.runtime not in ("onnx", "torch"):
             raise ValueError(f"runtime must be 'onnx' or 'torch', got '{self.runtime}'")
         if self.num_threads < 1 or self.flow_steps < 0:
@@ -188,8 +194,10 @@ def checkpoint_path(checkpoint_dir: str) -> Path:
 
 def make_embedded(config: EmbeddedConfig, text_encoder: Any = None) -> Policy:
     """The embedded VLA with the configured runtime."""
+    from vla_ros.core.policy.instruction_match import BANK_FILE, WordingBank
     from vla_ros.core.policy.vla_model import (
         ONNX_FILE,
+        CheckpointError,
         OnnxRuntime,
         TorchRuntime,
         VlaPolicy,
@@ -214,4 +222,17 @@ def make_embedded(config: EmbeddedConfig, text_encoder: Any = None) -> Policy:
         if not onnx_path.is_file() and config.export_if_missing:
             export_onnx(directory)
         runtime = OnnxRuntime(onnx_path, num_threads=config.num_threads)
-    return VlaPolicy(model_config, runtime, text_encoder=text_encoder, seed=config.seed)
+    bank = None
+    if config.instruction_match and (directory / BANK_FILE).is_file():
+        try:
+            bank = WordingBank.load(directory / BANK_FILE)
+        except ValueError as exc:
+            raise CheckpointError(str(exc)) from exc
+    return VlaPolicy(
+        model_config,
+        runtime,
+        text_encoder=text_encoder,
+        seed=config.seed,
+        bank=bank,
+        min_similarity=config.instruction_match_min_similarity,
+    )

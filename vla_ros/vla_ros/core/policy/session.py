@@ -13,6 +13,7 @@ import numpy as np
 
 from vla_ros.core.chunking import ChunkSchedulerConfig, RunnerStatus, UnderrunMode
 from vla_ros.core.policy.interface import ActionSpace, Observation, PolicySpec
+from vla_ros.core.policy.language import normalise_instruction
 
 
 class PolicyState(IntEnum):
@@ -168,6 +169,17 @@ class PolicyStatusReport:
     inference_errors: int
     control_rate_hz: float
     inference_rate_hz: float
+    instruction_matched: str = ""  # the training wording acted on, when matching changed it
+
+
+def matched_wording(match: Any, instruction: str) -> str:
+    """The training wording a policy acts on for `instruction` when instruction matching
+    replaced it (an InstructionMatch of the current instruction); "" otherwise."""
+    if match is None or not getattr(match, "matched", False):
+        return ""
+    if match.instruction != normalise_instruction(instruction):
+        return ""  # a match of the previous instruction: the new one has not been read yet
+    return "" if match.wording == match.instruction else str(match.wording)
 
 
 def policy_state(
@@ -236,6 +248,7 @@ def status_report(
     chunk_length: int,
     control_rate_hz: float,
     inference_rate_hz: float,
+    instruction_matched: str = "",
 ) -> PolicyStatusReport:
     """The node's PolicyStatus content; NaN where nothing was measured yet."""
     s, nan = runner_status, math.nan
@@ -258,4 +271,5 @@ def status_report(
         inference_errors=s.inference_errors if s else 0,
         control_rate_hz=control_rate_hz,
         inference_rate_hz=inference_rate_hz,
+        instruction_matched=instruction_matched if instruction else "",
     )

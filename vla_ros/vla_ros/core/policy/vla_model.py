@@ -9,6 +9,7 @@ model.onnx. Nothing here unpickles anything.
 from __future__ import annotations
 
 import json
+import logging
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +17,11 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
+from vla_ros.core.policy.instruction_match import (
+    DEFAULT_MIN_SIMILARITY,
+    InstructionMatch,
+    WordingBank,
+)
 from vla_ros.core.policy.interface import ActionChunk, ActionSpace, Observation, PolicySpec
 from vla_ros.core.policy.language import EMBEDDING_DIM, TextEncoder
 from vla_ros.core.policy.tool_pose import (
@@ -27,6 +33,8 @@ from vla_ros.core.policy.tool_pose import (
 
 if TYPE_CHECKING:
     from vla_ros.core.policy.vla_nets import VlaNet
+
+log = logging.getLogger(__name__)
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
@@ -437,10 +445,19 @@ class VlaPolicy:
         runtime: VlaRuntime,
         text_encoder: TextEncoder | None = None,
         seed: int = 0,
+        bank: WordingBank | None = None,
+        min_similarity: float = DEFAULT_MIN_SIMILARITY,
     ) -> None:
+        if not 0.0 <= min_similarity <= 1.0:
+            raise ValueError(f"min_similarity must be in [0, 1], got {min_similarity}")
         self.config = config
         self.runtime = runtime
         self.text_encoder = text_encoder or TextEncoder()
+        # instruction matching: condition on the nearest training wording (instruction_match)
+        self.bank = bank
+        self.min_similarity = min_similarity
+        self._bank_checked = False
+        self.last_match: InstructionMatch | None = None
         self._seed = seed
         self._rng = np.random.default_rng(seed)
         # tool_pose: the network's rows are tool poses, turned into joint rows by IK here
@@ -461,6 +478,44 @@ class VlaPolicy:
         self.text_encoder.encode("warm up")
         self.runtime.run(example_inputs(self.config))
 
+    def instruction_embedding(self, instruction: str) -> np.ndarray:
+        """The embedding the network conditions on: the nearest training wording's when a
+        wording bank is loaded and the match is close enough, else the instruction's own.
+        `last_match` says which."""
+        own = self.text_encoder.encode(instruction)
+        if self.bank is None:
+            return own
+        if not self._bank_checked:
+            # the bank must come from the same sentence encoder as the one running here
+            probe = self.text_encoder.encode(self.bank.wordings[0])
+            if float(probe @ self.bank.embeddings[0]) < 0.99:
+                raise ValueError(
+                    "the checkpoint's instruction bank was made with another sentence encoder;"
+                    " set instruction_match false or rebuild the bank"
+                )
+            self._bank_checked = True
+        match = self.bank.match(instruction, own, self.min_similarity)
+        if self.last_match is None or match.instruction != self.last_match.instruction:
+            if match.matched:
+                log.info(
+                    "instruction '%s' -> acting on the training wording '%s' (similarity %.3f)",
+                    match.instruction,
+                    match.wording,
+                    match.similarity,
+                )
+            else:
+                log.warning(
+                    "instruction '%s' is far from every training wording (best similarity %.3f"
+                    " < %.2f): the network reads it as it is",
+                    match.instruction,
+                    match.similarity,
+                    self.min_similarity,
+                )
+        self.last_match = match
+        if not match.matched:
+            return own
+        return self.bank.embeddings[match.index]
+
     def prepare(self, observation: Observation, prefix: np.ndarray | None) -> dict[str, Any]:
         """Network inputs for one observation (and an optional committed prefix of joint-space
         rows; converted to tool poses by FK for a tool_pose network)."""
@@ -476,7 +531,7 @@ class VlaPolicy:
         inputs = {
             "images": preprocess_images(observation, spec),
             "state": state[None].astype(np.float32),
-            "lang": self.text_encoder.encode(observation.instruction)[None],
+            "lang": self.instruction_embedding(observation.instruction)[None],
             "noise": self._rng.standard_normal(chunk_shape).astype(np.float32),
             "prefix": np.zeros(chunk_shape, dtype=np.float32),
             "prefix_mask": np.zeros((1, spec.chunk_length, 1), dtype=np.float32),

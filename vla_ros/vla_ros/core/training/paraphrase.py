@@ -74,6 +74,15 @@ def paraphrases(instruction: str, *, held_out: bool = False) -> list[str]:
     return sorted(set(out))
 
 
+def training_wordings(instructions: list[str], *, paraphrased: bool = True) -> list[str]:
+    """The distinct wordings training conditions on: each instruction and, when `paraphrased`
+    (paraphrase augmentation on), its training paraphrases; normalised, sorted."""
+    texts = {normalise_instruction(t) for t in instructions}
+    if paraphrased:
+        texts |= {p for text in instructions for p in paraphrases(text)}
+    return sorted(texts)
+
+
 def augment(instruction: str, rng: np.random.Generator, probability: float) -> str:
     """With `probability`, a random training paraphrase of `instruction`; else the original."""
     if probability <= 0.0 or rng.random() >= probability:

@@ -11,18 +11,20 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from vla_ros.core.policy.instruction_match import BANK_FILE, WordingBank
 from vla_ros.core.policy.language import TextEncoder
 from vla_ros.core.policy.vla_model import (
     VlaConfig,
     build_net,
     load_checkpoint,
     preprocess_images,
+    read_config,
     save_checkpoint,
     warm_start,
 )
 from vla_ros.core.training.dataset import ChunkDataset, Episode, chunk_rows, mean_std
 from vla_ros.core.training.grounding import image_points, scene_camera_projection
-from vla_ros.core.training.paraphrase import augment, paraphrases
+from vla_ros.core.training.paraphrase import augment, training_wordings
 
 log = logging.getLogger(__name__)
 
@@ -111,8 +113,12 @@ def train(
             image_points(a.reshape(len(a), -1, 3), pose, intrinsics) for a in aux_targets
         ]
     encoder = text_encoder or TextEncoder()
-    wordings = sorted({p for text in dataset.instructions() for p in [text, *paraphrases(text)]})
+    wordings = training_wordings(dataset.instructions())
     embeddings = dict(zip(wordings, encoder.encode_many(wordings), strict=True))
+    # the wordings training conditions on, saved with the checkpoint for instruction matching
+    bank = instruction_bank(
+        dataset.instructions(), encoder, paraphrased=train_config.paraphrase_probability > 0.0
+    )
 
     if init_checkpoint is not None:
         _, net = load_checkpoint(init_checkpoint)
@@ -161,7 +167,7 @@ def train(
     for step in bar:
         every = train_config.checkpoint_every
         if out_dir is not None and every and step > 0 and step % every == 0:
-            _save(net, model_config, train_config, dataset, losses, out_dir)
+            _save(net, model_config, train_config, dataset, losses, out_dir, bank)
         index = rng.integers(len(dataset), size=train_config.batch_size)
         images, states, langs, targets, aux, points, valid = [], [], [], [], [], [], []
         for i in index:
@@ -217,7 +223,7 @@ def train(
     net.eval()
     checkpoint = None
     if out_dir is not None:
-        checkpoint = _save(net, model_config, train_config, dataset, losses, out_dir)
+        checkpoint = _save(net, model_config, train_config, dataset, losses, out_dir, bank)
     return TrainResult(losses=losses, checkpoint_dir=checkpoint)
 
 
@@ -305,6 +311,7 @@ def _save(
     dataset: ChunkDataset,
     losses: list[float],
     out_dir: str | Path,
+    bank: WordingBank,
 ) -> Path:
     metadata = {
         **model_config.metadata,
@@ -314,7 +321,28 @@ def _save(
         "instructions": dataset.instructions(),
     }
     config = VlaConfig(**{**model_config.__dict__, "metadata": metadata})
-    return save_checkpoint(net, config, out_dir)
+    directory = save_checkpoint(net, config, out_dir)
+    bank.save(directory / BANK_FILE)
+    return directory
+
+
+def instruction_bank(
+    instructions: list[str], encoder: TextEncoder, *, paraphrased: bool = True
+) -> WordingBank:
+    """The WordingBank of the wordings a training run on `instructions` conditions on."""
+    wordings = training_wordings(instructions, paraphrased=paraphrased)
+    return WordingBank(wordings, encoder.encode_many(wordings))
+
+
+def write_instruction_bank(directory: str | Path, encoder: TextEncoder | None = None) -> Path:
+    """Add instruction_bank.safetensors to a checkpoint trained before banks were saved, from
+    the instructions its config.json records (trained with paraphrase augmentation)."""
+    config = read_config(directory)
+    instructions = config.metadata.get("instructions")
+    if not instructions:
+        raise ValueError(f"checkpoint {directory} records no training instructions")
+    bank = instruction_bank(list(instructions), encoder or TextEncoder())
+    return bank.save(Path(directory) / BANK_FILE)
 
 
 def relative_action_statistics(dataset: ChunkDataset) -> dict[str, np.ndarray]:

@@ -1,0 +1,115 @@
+"""Match an instruction to the nearest training wording in the frozen sentence-embedding space.
+
+The embedded VLA reads the instruction as a 384-d sentence embedding. An unseen wording
+("grasp the red cube") lands far outside the training wordings in the standardised space the
+network reads, and the network extrapolates badly there; in the embedding model's own cosine
+space its nearest training wording is usually the right one ("grab the red cube"). A
+`WordingBank` holds the training wordings of a checkpoint and their embeddings
+(`instruction_bank.safetensors` beside the weights); the policy then conditions on the
+embedding of the nearest training wording when its cosine similarity reaches
+`min_similarity`, and on the instruction's own embedding otherwise.
+
+The bank holds training wordings only (never the held-out evaluation paraphrases), so
+matching adds no knowledge of the held-out list. Sentence embeddings are nearly blind to word
+order: "stack the red cube on the blue cube" and "... the blue cube on the red cube" are
+close, so the match can swap arguments; `InstructionMatch` says what was matched so that
+nodes can report it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from vla_ros.core.policy.language import EMBEDDING_DIM, normalise_instruction
+
+BANK_FILE = "instruction_bank.safetensors"
+DEFAULT_MIN_SIMILARITY = 0.8  # cosine; below it the instruction's own embedding is used
+
+
+@dataclass(frozen=True)
+class InstructionMatch:
+    """What the policy conditions on for one instruction."""
+
+    instruction: str  # as given (normalised)
+    wording: str  # the training wording used, or the instruction itself when unmatched
+    similarity: float  # cosine similarity of the two (1.0 for an exact training wording)
+    matched: bool  # True when the bank's wording replaced the instruction
+    index: int = -1  # the wording's row in the bank when matched
+
+
+class WordingBank:
+    """Training wordings and their unit-length sentence embeddings."""
+
+    def __init__(self, wordings: Sequence[str], embeddings: np.ndarray) -> None:
+        matrix = np.asarray(embeddings, dtype=np.float32)
+        if matrix.ndim != 2 or matrix.shape != (len(wordings), EMBEDDING_DIM):
+            raise ValueError(
+                f"bank embeddings must be ({len(wordings)}, {EMBEDDING_DIM}), got {matrix.shape}"
+            )
+        if not wordings:
+            raise ValueError("a wording bank needs at least one wording")
+        if not np.all(np.isfinite(matrix)):
+            raise ValueError("bank embeddings contain NaN or inf")
+        norms = np.linalg.norm(matrix, axis=1)
+        if np.any(np.abs(norms - 1.0) > 1e-2):
+            raise ValueError("bank embeddings must be unit vectors (sentence embeddings)")
+        self.wordings = [normalise_instruction(w) for w in wordings]
+        if len(set(self.wordings)) != len(self.wordings):
+            raise ValueError("bank wordings must be distinct")
+        self.embeddings = matrix
+
+    def __len__(self) -> int:
+        return len(self.wordings)
+
+    def match(
+        self, instruction: str, embedding: np.ndarray, min_similarity: float
+    ) -> InstructionMatch:
+        """The nearest training wording of `instruction` (its embedding given), if close enough."""
+        if not 0.0 <= min_similarity <= 1.0:
+            raise ValueError(f"min_similarity must be in [0, 1], got {min_similarity}")
+        vector = np.asarray(embedding, dtype=np.float32).reshape(-1)
+        text = normalise_instruction(instruction)
+        if vector.shape != (EMBEDDING_DIM,) or not np.all(np.isfinite(vector)):
+            raise ValueError(f"instruction embedding must be a finite ({EMBEDDING_DIM},) vector")
+        similarities = self.embeddings @ vector
+        best = int(np.argmax(similarities))
+        similarity = float(similarities[best])
+        if similarity >= min_similarity:
+            return InstructionMatch(text, self.wordings[best], similarity, True, best)
+        return InstructionMatch(text, text, similarity, False)
+
+    def save(self, path: str | Path) -> Path:
+        """Write the bank as safetensors (embeddings) with the wordings in its metadata."""
+        from safetensors.numpy import save_file
+
+        out = Path(path)
+        save_file(
+            {"embeddings": self.embeddings},
+            str(out),
+            metadata={"wordings": json.dumps(self.wordings), "embedding_dim": str(EMBEDDING_DIM)},
+        )
+        return out
+
+    @classmethod
+    def load(cls, path: str | Path) -> WordingBank:
+        """Read a bank written by save(); ValueError on a corrupt or inconsistent file."""
+        from safetensors import safe_open
+
+        try:
+            with safe_open(str(path), framework="numpy") as handle:
+                metadata = handle.metadata() or {}
+                embeddings = handle.get_tensor("embeddings")
+        except Exception as exc:  # safetensors raises several types for a corrupt file
+            raise ValueError(f"cannot read the instruction bank {path}: {exc}") from exc
+        try:
+            wordings = json.loads(metadata["wordings"])
+        except (KeyError, json.JSONDecodeError) as exc:
+            raise ValueError(f"instruction bank {path} has no valid 'wordings' metadata") from exc
+        if not isinstance(wordings, list) or not all(isinstance(w, str) for w in wordings):
+            raise ValueError(f"instruction bank {path}: 'wordings' must be a list of strings")
+        return cls(wordings, embeddings)
