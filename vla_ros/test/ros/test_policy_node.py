@@ -299,3 +299,27 @@ def test_predicted_tool_path_markers(executor, rclpy_context, tmp_path):
     path = conv.path_marker_from_msg(markers[-1])
     assert len(path) >= 2 and np.all(np.abs(path) < 2.0)  # tool points within the arm's reach
     assert markers[-1].header.frame_id == "base_link"
+
+
+def test_status_says_which_training_wording_an_unseen_instruction_was_read_as(
+    executor, rclpy_context, tmp_path
+):
+    from vla_ros.core.policy.instruction_match import BANK_FILE, WordingBank
+    from vla_ros.core.policy.language import TextEncoder
+
+    random_checkpoint(tmp_path, chunk_length=8, step_duration_s=0.1)
+    wordings = ["pick up the red cube", "would you lift the red cube", "push the red cube left"]
+    WordingBank(wordings, TextEncoder().encode_many(wordings)).save(tmp_path / BANK_FILE)
+    h = Harness(executor, rclpy_context, {"backend_options": backend_options(tmp_path)})
+    h.instruct("could you raise the red cube for me", "a")  # not a bank wording
+    assert spin_until(
+        executor, lambda: h.status is not None and h.status.chunks_received >= 1, 60.0
+    ), h.status
+    assert h.status.instruction_matched == "would you lift the red cube", h.status
+    h.instruct("pick up the red cube", "b")  # a training wording: nothing to report
+    assert spin_until(
+        executor,
+        lambda: h.status.instruction_id == "b" and h.status.chunks_received >= 2,
+        30.0,
+    ), h.status
+    assert spin_until(executor, lambda: h.status.instruction_matched == "", 5.0), h.status
