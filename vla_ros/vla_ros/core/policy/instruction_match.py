@@ -12,14 +12,20 @@ embedding of the nearest training wording when its cosine similarity reaches
 The bank holds training wordings only (never the held-out evaluation paraphrases), so
 matching adds no knowledge of the held-out list. Sentence embeddings are nearly blind to word
 order: "stack the red cube on the blue cube" and "... the blue cube on the red cube" are
-close, so the match can swap arguments; `InstructionMatch` says what was matched so that
-nodes can report it.
+close. So a bank that knows its canonical instructions also compares *arguments*: the words in
+which two canonical instructions of the same shape differ (colours, left/right, in/on,
+bowl/plate; derived from the instructions, see `argument_words`). A wording matches only a
+training wording with the same arguments in the same order; when none is close enough the
+instruction is read as it is ("put the red cube in the drawer" does not become "... in the
+bowl"). `InstructionMatch` says what was matched, so that nodes can report it.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
-from collections.abc import Sequence
+import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,10 +48,38 @@ class InstructionMatch:
     index: int = -1  # the wording's row in the bank when matched
 
 
-class WordingBank:
-    """Training wordings and their unit-length sentence embeddings."""
+def words_of(text: str) -> tuple[str, ...]:
+    """Lower-case words of `text` without punctuation ("left, thanks" -> left, thanks)."""
+    return tuple(re.findall(r"[a-z0-9']+", text.lower()))
 
-    def __init__(self, wordings: Sequence[str], embeddings: np.ndarray) -> None:
+
+def argument_words(instructions: Iterable[str]) -> frozenset[str]:
+    """Words that tell canonical instructions of one shape apart: for every two instructions
+    of equal length that differ in one or two word positions, the words at those positions
+    ("pick up the red cube" / "... the blue cube": red, blue; "put the red cube in the bowl" /
+    "... on the plate": in, on, bowl, plate)."""
+    split = sorted({words_of(t) for t in instructions})
+    words: set[str] = set()
+    for a, b in itertools.combinations(split, 2):
+        if len(a) != len(b):
+            continue
+        differing = [i for i, (x, y) in enumerate(zip(a, b, strict=True)) if x != y]
+        if 1 <= len(differing) <= 2:
+            words.update(a[i] for i in differing)
+            words.update(b[i] for i in differing)
+    return frozenset(words)
+
+
+class WordingBank:
+    """Training wordings, their unit-length sentence embeddings and (optionally) the canonical
+    instructions they paraphrase, from which the argument words come."""
+
+    def __init__(
+        self,
+        wordings: Sequence[str],
+        embeddings: np.ndarray,
+        instructions: Sequence[str] = (),
+    ) -> None:
         matrix = np.asarray(embeddings, dtype=np.float32)
         if matrix.ndim != 2 or matrix.shape != (len(wordings), EMBEDDING_DIM):
             raise ValueError(
@@ -62,6 +96,17 @@ class WordingBank:
         if len(set(self.wordings)) != len(self.wordings):
             raise ValueError("bank wordings must be distinct")
         self.embeddings = matrix
+        self.instructions = sorted({normalise_instruction(t) for t in instructions})
+        self.arguments = argument_words(self.instructions)
+        # argument sequence -> rows of the wordings that have it
+        groups: dict[tuple[str, ...], list[int]] = {}
+        for row, wording in enumerate(self.wordings):
+            groups.setdefault(self.arguments_of(wording), []).append(row)
+        self._rows = {key: np.asarray(rows) for key, rows in groups.items()}
+
+    def arguments_of(self, text: str) -> tuple[str, ...]:
+        """The argument words of `text` in order (empty without canonical instructions)."""
+        return tuple(w for w in words_of(text) if w in self.arguments)
 
     def __len__(self) -> int:
         return len(self.wordings)
@@ -77,7 +122,10 @@ class WordingBank:
         if vector.shape != (EMBEDDING_DIM,) or not np.all(np.isfinite(vector)):
             raise ValueError(f"instruction embedding must be a finite ({EMBEDDING_DIM},) vector")
         similarities = self.embeddings @ vector
-        best = int(np.argmax(similarities))
+        rows = self._rows.get(self.arguments_of(text))
+        if rows is None:  # no training wording has these arguments: read the text as it is
+            return InstructionMatch(text, text, float(np.max(similarities)), False)
+        best = int(rows[np.argmax(similarities[rows])])
         similarity = float(similarities[best])
         if similarity >= min_similarity:
             return InstructionMatch(text, self.wordings[best], similarity, True, best)
@@ -91,7 +139,11 @@ class WordingBank:
         save_file(
             {"embeddings": self.embeddings},
             str(out),
-            metadata={"wordings": json.dumps(self.wordings), "embedding_dim": str(EMBEDDING_DIM)},
+            metadata={
+                "wordings": json.dumps(self.wordings),
+                "instructions": json.dumps(self.instructions),
+                "embedding_dim": str(EMBEDDING_DIM),
+            },
         )
         return out
 
@@ -110,6 +162,11 @@ class WordingBank:
             wordings = json.loads(metadata["wordings"])
         except (KeyError, json.JSONDecodeError) as exc:
             raise ValueError(f"instruction bank {path} has no valid 'wordings' metadata") from exc
-        if not isinstance(wordings, list) or not all(isinstance(w, str) for w in wordings):
-            raise ValueError(f"instruction bank {path}: 'wordings' must be a list of strings")
-        return cls(wordings, embeddings)
+        try:
+            instructions = json.loads(metadata.get("instructions", "[]"))
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"instruction bank {path} has invalid 'instructions'") from exc
+        for name, value in (("wordings", wordings), ("instructions", instructions)):
+            if not isinstance(value, list) or not all(isinstance(w, str) for w in value):
+                raise ValueError(f"instruction bank {path}: '{name}' must be a list of strings")
+        return cls(wordings, embeddings, instructions)

@@ -331,7 +331,7 @@ def instruction_bank(
 ) -> WordingBank:
     """The WordingBank of the wordings a training run on `instructions` conditions on."""
     wordings = training_wordings(instructions, paraphrased=paraphrased)
-    return WordingBank(wordings, encoder.encode_many(wordings))
+    return WordingBank(wordings, encoder.encode_many(wordings), instructions)
 
 
 def write_instruction_bank(directory: str | Path, encoder: TextEncoder | None = None) -> Path:
