@@ -114,6 +114,7 @@ class PolicyNode(Node):
         self.errors = ErrorCounter(self)
         self.runner: ChunkRunner | None = None
         self.policy: Any = None  # the backend (its last_match, if any, goes into the status)
+        self.reported_match: tuple[str, str] = ("", "")  # (instruction id, wording) logged
         self.assembler: ObservationAssembler | None = None
         self.instruction = ("", "")  # latest (text, id), kept until a backend is ready
         self.robot = None
@@ -282,6 +283,13 @@ class PolicyNode(Node):
             ),
         )
         self.status_pub.publish(conv.policy_status_to_msg(report))
+        reading = (report.instruction_id, report.instruction_matched)
+        if report.instruction_matched and reading != self.reported_match:
+            self.get_logger().info(
+                f"instruction '{report.instruction_text}' is read as the training wording"
+                f" '{report.instruction_matched}' (instruction matching)"
+            )
+        self.reported_match = reading
         if self.robot is not None and runner is not None and self.assembler.instruction:
             ahead = runner.preview(runner.spec.chunk_length)
             if ahead is not None and len(ahead) > 1:
