@@ -191,6 +191,12 @@ def test_unseen_wordings_match_a_training_wording_of_the_same_task(shipped_bank,
     ):
         vector = encoder.encode(unrelated)
         assert not shipped_bank.match(unrelated, vector, 0.8).matched, unrelated
+    # the documented limit (README): a task outside the set, close enough to one with the
+    # same arguments, is read as that one
+    outside = shipped_bank.match(
+        "push the red cube forward", encoder.encode("push the red cube forward"), 0.8
+    )
+    assert outside.matched and owner[outside.wording] == "pick up the red cube"
 
 
 def test_policy_conditions_on_the_matched_wording(tmp_path, encoder):

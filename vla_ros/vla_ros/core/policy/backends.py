@@ -15,6 +15,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from vla_ros.core.policy.instruction_match import DEFAULT_MIN_SIMILARITY
 from vla_ros.core.policy.interface import ActionSpace, Policy
 
 
@@ -35,7 +36,8 @@ class EmbeddedConfig:
     # condition on the nearest training wording of the instruction (the checkpoint's
     # instruction_bank.safetensors; see core.policy.instruction_match); no bank: no matching
     instruction_match: bool = True
-    instruction_match_min_similarity: float = 0.8  # cosine; below it the text is read as is
+    # cosine; below it the text is read as is
+    instruction_match_min_similarity: float = DEFAULT_MIN_SIMILARITY
 
     def __post_init__(self) -> None:
         if not self.checkpoint_dir:

@@ -458,6 +458,7 @@ class VlaPolicy:
         self.min_similarity = min_similarity
         self._bank_checked = False
         self.last_match: InstructionMatch | None = None
+        self._matched: tuple[str, np.ndarray] | None = None  # (instruction, its embedding)
         self._seed = seed
         self._rng = np.random.default_rng(seed)
         # tool_pose: the network's rows are tool poses, turned into joint rows by IK here
@@ -482,6 +483,8 @@ class VlaPolicy:
         """The embedding the network conditions on: the nearest training wording's when a
         wording bank is loaded and the match is close enough, else the instruction's own.
         `last_match` says which."""
+        if self._matched is not None and self._matched[0] == instruction:
+            return self._matched[1]  # the same instruction as the last chunk: matched already
         own = self.text_encoder.encode(instruction)
         if self.bank is None:
             return own
@@ -512,9 +515,9 @@ class VlaPolicy:
                     self.min_similarity,
                 )
         self.last_match = match
-        if not match.matched:
-            return own
-        return self.bank.embeddings[match.index]
+        embedding = self.bank.embeddings[match.index] if match.matched else own
+        self._matched = (instruction, embedding)
+        return embedding
 
     def prepare(self, observation: Observation, prefix: np.ndarray | None) -> dict[str, Any]:
         """Network inputs for one observation (and an optional committed prefix of joint-space
