@@ -44,3 +44,11 @@ def executor(rclpy_context):
             exe.remove_node(node)
             node.destroy_node()
         exe.shutdown()
+
+
+@pytest.fixture(scope="session")
+def encoder():
+    """The frozen sentence encoder the embedded VLA conditions on (loaded once per run)."""
+    from vla_ros.core.policy.language import TextEncoder
+
+    return TextEncoder()

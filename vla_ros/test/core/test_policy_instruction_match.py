@@ -20,18 +20,13 @@ from vla_ros.core.policy.instruction_match import (
     WordingBank,
     argument_words,
 )
-from vla_ros.core.policy.language import EMBEDDING_DIM, TextEncoder, normalise_instruction
+from vla_ros.core.policy.language import EMBEDDING_DIM, normalise_instruction
 from vla_ros.core.policy.session import matched_wording, status_report
 from vla_ros.core.policy.vla_model import CheckpointError, read_config
 from vla_ros.core.resources import resource_path
 from vla_ros.core.training.dataset import ChunkDataset
 from vla_ros.core.training.paraphrase import paraphrases, training_wordings
 from vla_ros.core.training.trainer import TrainConfig, train, write_instruction_bank
-
-
-@pytest.fixture(scope="module")
-def encoder():
-    return TextEncoder()
 
 
 @pytest.fixture(scope="module")

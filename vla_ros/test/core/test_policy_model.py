@@ -16,7 +16,6 @@ from policy_testing import (
 
 from vla_ros.core.policy import ActionSpace, Observation
 from vla_ros.core.policy.backends import make_policy
-from vla_ros.core.policy.language import TextEncoder
 from vla_ros.core.policy.vla_model import (
     CheckpointError,
     OnnxRuntime,
@@ -37,11 +36,6 @@ from vla_ros.core.training.paraphrase import (
     paraphrases,
 )
 from vla_ros.core.training.trainer import TrainConfig, train
-
-
-@pytest.fixture(scope="module")
-def encoder():
-    return TextEncoder()
 
 
 @pytest.fixture(scope="module", params=["flow", "tokens"])

@@ -17,14 +17,8 @@ from vla_ros.core.policy.backends import (
     make_backend_config,
     make_policy,
 )
-from vla_ros.core.policy.language import TextEncoder
 from vla_ros.core.policy.remote import RemotePolicy, observation_to_request
 from vla_ros.core.policy.server import PolicyServer
-
-
-@pytest.fixture(scope="module")
-def encoder():
-    return TextEncoder()
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,6 @@ import pytest
 from policy_testing import synthetic_episodes, tiny_config, tiny_spec
 
 from vla_ros.core.policy.backends import checkpoint_path, make_policy
-from vla_ros.core.policy.language import TextEncoder
 from vla_ros.core.policy.vla_model import (
     ONNX_FILE,
     OnnxRuntime,
@@ -40,11 +39,6 @@ EPISODES = (("pick", 3), ("push", 5))
 @pytest.fixture(scope="module")
 def shipped_dir():
     return resource_path("models", "vla_sim")
-
-
-@pytest.fixture(scope="module")
-def encoder():
-    return TextEncoder()
 
 
 def test_policy_yaml_checkpoint_resolves_to_the_shipped_one(shipped_dir, tmp_path, monkeypatch):

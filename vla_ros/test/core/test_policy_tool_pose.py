@@ -12,7 +12,6 @@ from policy_testing import observation
 
 from vla_ros.core.policy import ActionSpace, Observation, PolicySpec
 from vla_ros.core.policy.backends import make_policy
-from vla_ros.core.policy.language import TextEncoder
 from vla_ros.core.policy.tool_pose import (
     DEFAULT_ROBOT_CONFIG,
     ToolPoseConverter,
@@ -41,11 +40,6 @@ ARM = tuple(f"joint_{i}" for i in range(1, 7))
 @pytest.fixture(scope="module")
 def converter():
     return ToolPoseConverter.from_robot_config(DEFAULT_ROBOT_CONFIG, ARM)
-
-
-@pytest.fixture(scope="module")
-def encoder():
-    return TextEncoder()
 
 
 def arm_spec(chunk_length: int = 6) -> PolicySpec:

@@ -104,7 +104,9 @@ def test_sim_recording_carries_object_poses_and_dart_noise_keeps_the_expert_labe
         run_episode(SimEnv(), expert, seed=0, action_noise_rad=-1.0)
 
 
-def _write(path, instruction, with_objects: bool, rng) -> None:
+def _write(path, instruction, with_objects: bool, rng, wrist: bool = False) -> None:
+    from vla_ros.core.recording import TOPIC_WRIST_RGB
+
     with EpisodeWriter(path, instruction=instruction) as writer:
         q = rng.normal(0.0, 0.2, 6)
         for k in range(10):
@@ -114,6 +116,8 @@ def _write(path, instruction, with_objects: bool, rng) -> None:
             image = np.zeros((24, 32, 3), dtype=np.uint8)
             image[4 + k, 5 + k] = 255
             writer.write_rgb(t + 0.001, image)
+            if wrist:
+                writer.write_rgb(t + 0.001, image[::-1], topic=TOPIC_WRIST_RGB)
             if with_objects:
                 writer.write_object_poses(
                     t + 0.001,
@@ -176,6 +180,30 @@ def test_training_with_grounding_and_gripper_state_deploys(tmp_path):
         policy.infer(without)
 
 
+def test_training_supervises_wrist_camera_attention(tmp_path):
+    """--attention-cameras front wrist trains through the wrist camera's FK projection; a
+    camera the model does not have is refused before training starts."""
+    from vla_ros.core.policy.vla_model import load_checkpoint
+
+    rng = np.random.default_rng(3)
+    _write(tmp_path / "data" / "a.mcap", "put the red cube in the bowl", True, rng, wrist=True)
+    common = ("--grounding", "--pooling", "attention", "--attention-weight", "1")
+    tool, args = _train_args(
+        tmp_path / "data",
+        tmp_path / "ckpt",
+        *common,
+        *("--cameras", "front", "wrist", "--attention-cameras", "front", "wrist"),
+    )
+    assert tool.run(args) == 0
+    config, _ = load_checkpoint(tmp_path / "ckpt")
+    assert config.spec.image_keys == ("front", "wrist")
+    tool, args = _train_args(
+        tmp_path / "data", tmp_path / "other", *common, "--attention-cameras", "wrist"
+    )
+    with pytest.raises(ValueError, match="not among the model's cameras"):
+        tool.run(args)
+
+
 def test_grounding_needs_recorded_object_poses(tmp_path):
     rng = np.random.default_rng(1)
     _write(tmp_path / "data" / "a.mcap", "pick up the red cube", False, rng)
@@ -184,7 +212,7 @@ def test_grounding_needs_recorded_object_poses(tmp_path):
         tool.run(args)
 
 
-def _attention_net(aux_dim: int = GROUNDING_DIM):
+def _attention_net(aux_dim: int = GROUNDING_DIM, image_keys: tuple[str, ...] = ("front",)):
     import torch
     from policy_testing import tiny_spec
 
@@ -192,7 +220,7 @@ def _attention_net(aux_dim: int = GROUNDING_DIM):
 
     torch.manual_seed(0)
     config = VlaConfig(
-        spec=tiny_spec(chunk_length=4),
+        spec=tiny_spec(chunk_length=4, image_keys=image_keys),
         hidden_dim=32,
         cnn_channels=(8, 16),
         flow_steps=2,
@@ -288,3 +316,72 @@ def test_attention_loss_is_lowest_where_the_heads_look():
     ones = torch.ones(1, 1, dtype=torch.bool)
     assert net.attention_loss(peak, ones)[0] <= net.attention_loss(far, ones)[0]
     assert net.attention_loss(peak, torch.zeros(1, 1, dtype=torch.bool))[0] == 0.0
+
+
+def test_wrist_attention_points_put_the_named_cube_where_the_wrist_camera_sees_it():
+    """The wrist camera's projection comes from FK of the arm's joints alone: above the cube
+    before the grasp, the cube's projection lands on cube-coloured pixels of the wrist image."""
+    from vla_ros.core.robot_model import RobotModel
+    from vla_ros.core.sim.env import SimConfig, SimEnv, default_urdf_path
+    from vla_ros.core.sim.expert import ScriptedExpert
+    from vla_ros.core.sim.scene import WRIST_CAMERA_NAME
+    from vla_ros.core.training.grounding import attention_points
+
+    env = SimEnv(SimConfig(image_width_px=128, image_height_px=96))
+    expert = ScriptedExpert(RobotModel.from_urdf(default_urdf_path()))
+    info = env.reset(4, "pick")
+    expert.reset(info.task)
+    for _ in range(200):  # drive to the cube until the fingers start to descend onto it
+        if expert.phase == "descend":
+            break
+        arm, gripper = expert.act(env.joint_state().positions, env.state_view())
+        env.command_arm_trajectory(np.array([0.1]), np.asarray(arm)[None, :])
+        env.command_gripper(float(gripper))
+        for _ in range(10):
+            env.step()
+    assert expert.phase == "descend"
+    q = env.joint_state().positions[:6]
+    rgb, _ = env.render(with_depth=False, camera=WRIST_CAMERA_NAME)
+    cube = env.state_view().cube_positions_m[info.task.colour]
+    env.close()
+    points, valid = attention_points("wrist", cube[None, None, :], q[None, :])
+    assert points.shape == (1, 1, 2) and valid[0, 0]
+    u = int((points[0, 0, 0] + 1.0) / 2.0 * 128)
+    v = int((points[0, 0, 1] + 1.0) / 2.0 * 96)
+    patch = rgb[v - 1 : v + 2, u - 1 : u + 2].reshape(-1, 3).astype(int)
+    table = rgb[2, 2].astype(int)  # a corner of the image: the table seen from above
+    assert np.abs(patch - table).sum(axis=1).min() > 60  # every pixel differs from the table
+    # the scene camera's projection does not depend on the joints; unknown cameras are refused
+    front, _ = attention_points("front", cube[None, None, :], q[None, :] + 1.0)
+    again, _ = attention_points("front", cube[None, None, :], q[None, :])
+    np.testing.assert_array_equal(front, again)
+    with pytest.raises(ValueError, match="no projection"):
+        attention_points("room", cube[None, None, :], q[None, :])
+
+
+def test_attention_loss_supervises_the_camera_it_is_asked_for():
+    """camera=c reads the heads of image c: changing the other camera's image leaves it alone."""
+    import torch
+
+    from vla_ros.core.policy.vla_model import example_inputs
+
+    config, net = _attention_net(image_keys=("front", "wrist"))
+    inputs = {k: torch.from_numpy(v) for k, v in example_inputs(config).items()}
+    assert inputs["images"].shape[1] == 2
+    point = torch.tensor([[[0.3, -0.2]]])
+    ones = torch.ones(1, 1, dtype=torch.bool)
+
+    def losses(images):
+        with torch.no_grad():
+            net.encode(images, inputs["state"], inputs["lang"])
+            return [float(net.attention_loss(point, ones, camera=c)[0]) for c in range(2)]
+
+    base = losses(inputs["images"])
+    for changed in range(2):
+        images = inputs["images"].clone()
+        images[:, changed] = 1.0 - images[:, changed]
+        after = losses(images)
+        assert after[changed] != pytest.approx(base[changed], abs=1e-6)
+        assert after[1 - changed] == pytest.approx(base[1 - changed], abs=1e-6)
+    with pytest.raises(ValueError, match="out of range"):
+        net.attention_loss(point, ones, camera=2)

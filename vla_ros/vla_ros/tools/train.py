@@ -96,6 +96,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         " attention heads look where the named cube and the goal are in the scene camera",
     )
     parser.add_argument(
+        "--attention-cameras",
+        nargs="+",
+        default=["front"],
+        metavar="CAMERA",
+        help="the cameras whose heads --attention-weight supervises: front (the scene camera),"
+        " wrist (the wrist camera, posed by FK of each recorded posture)",
+    )
+    parser.add_argument(
         "--lang-noise-std",
         type=float,
         default=0.0,
@@ -177,6 +185,7 @@ def run(args: argparse.Namespace) -> int:
         checkpoint_every=args.checkpoint_every,
         aux_weight=args.aux_weight,
         attention_weight=args.attention_weight,
+        attention_cameras=tuple(args.attention_cameras),
         lang_noise_std=args.lang_noise_std,
     )
     if args.init and args.warm_start:

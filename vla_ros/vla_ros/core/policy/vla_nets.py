@@ -316,17 +316,21 @@ class VlaNet(nn.Module):
         """Normalised (B, H, A) -> raw units."""
         return actions_n * self.action_std + self.action_mean
 
-    def attention_loss(self, points: Tensor, valid: Tensor, sigma_cells: float = 0.75) -> Tensor:
-        """Per-sample cross-entropy (B,) between where attention heads 0..K-1 of the first
-        camera looked in the last encode in training mode and Gaussian blobs around `points`
-        (B, K, 2), image coordinates in [-1, 1]; `valid` (B, K) masks points outside the
-        image."""
+    def attention_loss(
+        self, points: Tensor, valid: Tensor, sigma_cells: float = 0.75, camera: int = 0
+    ) -> Tensor:
+        """Per-sample cross-entropy (B,) between where attention heads 0..K-1 of camera
+        `camera` (its index in the images) looked in the last encode in training mode and
+        Gaussian blobs around `points` (B, K, 2), image coordinates in [-1, 1]; `valid` (B, K)
+        masks points outside the image."""
         if self.vision.pooling != "attention":
             raise ValueError("attention_loss needs pooling 'attention'")
         log_w = self.vision.attend.last_log_weights  # (B * cams, heads, h, w)
         batch, k = points.shape[:2]
         n_cams = log_w.shape[0] // batch
-        log_w = log_w.reshape(batch, n_cams, *log_w.shape[1:])[:, 0, :k]  # (B, K, h, w)
+        if not 0 <= camera < n_cams:
+            raise ValueError(f"camera index {camera} out of range for {n_cams} cameras")
+        log_w = log_w.reshape(batch, n_cams, *log_w.shape[1:])[:, camera, :k]  # (B, K, h, w)
         h, w = log_w.shape[-2:]
         cx = (torch.arange(w, dtype=points.dtype) + 0.5) / w * 2.0 - 1.0
         cy = (torch.arange(h, dtype=points.dtype) + 0.5) / h * 2.0 - 1.0

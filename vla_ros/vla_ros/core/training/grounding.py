@@ -86,3 +86,49 @@ def image_points(
     normalised = (pixels + 0.5) / size * 2.0 - 1.0
     valid = in_front & np.all(np.abs(normalised) <= 1.0, axis=1)
     return normalised.reshape(*points.shape[:-1], 2), valid.reshape(points.shape[:-1])
+
+
+def wrist_camera_projection(
+    joint_positions: np.ndarray, urdf_path: str | None = None
+) -> tuple[np.ndarray, CameraIntrinsics]:
+    """((T, 4, 4) poses of the wrist camera's optical frame in the base frame for each row of
+    arm joint positions (T, 6), by FK of the URDF (default the packaged vla_arm6),
+    intrinsics as scene_camera_projection's). The gripper does not move the camera."""
+    from vla_ros.core.perception.camera import CameraIntrinsics
+    from vla_ros.core.robot_model import RobotModel
+    from vla_ros.core.sim.env import SimConfig, default_urdf_path
+    from vla_ros.core.sim.scene import WRIST_CAMERA_FOVY_DEG, WRIST_CAMERA_FRAME
+
+    robot = RobotModel.from_urdf(urdf_path or default_urdf_path())
+    rows = np.asarray(joint_positions, dtype=np.float64)
+    poses = np.stack([robot.fk(q, WRIST_CAMERA_FRAME) for q in rows])
+    config = SimConfig()
+    intrinsics = CameraIntrinsics.from_fov(
+        config.image_width_px, config.image_height_px, np.radians(WRIST_CAMERA_FOVY_DEG)
+    )
+    return poses, intrinsics
+
+
+def attention_points(
+    camera: str, targets_m: np.ndarray, joint_positions: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Where an episode's grounding targets (T, K, 3) are in `camera`'s images: ((T, K, 2)
+    normalised image coordinates, (T, K) valid), as image_points. "front" is the scene camera
+    (its nominal pose), "wrist" the wrist camera (its pose at each row of the arm's joint
+    positions (T, 6)). Raises ValueError for another camera."""
+    from vla_ros.core.policy.interface import WRIST_IMAGE_KEY
+
+    targets = np.asarray(targets_m, dtype=np.float64)
+    if camera == "front":
+        pose, intrinsics = scene_camera_projection()
+        return image_points(targets, pose, intrinsics)
+    if camera != WRIST_IMAGE_KEY:
+        raise ValueError(f"no projection for camera '{camera}' (known: front, wrist)")
+    poses, intrinsics = wrist_camera_projection(joint_positions)
+    if len(poses) != len(targets):
+        raise ValueError("targets and joint positions differ in length")
+    points = np.empty((*targets.shape[:-1], 2))
+    valid = np.empty(targets.shape[:-1], dtype=bool)
+    for t, pose in enumerate(poses):
+        points[t], valid[t] = image_points(targets[t], pose, intrinsics)
+    return points, valid

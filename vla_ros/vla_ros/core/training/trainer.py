@@ -23,7 +23,7 @@ from vla_ros.core.policy.vla_model import (
     warm_start,
 )
 from vla_ros.core.training.dataset import ChunkDataset, Episode, chunk_rows, mean_std
-from vla_ros.core.training.grounding import image_points, scene_camera_projection
+from vla_ros.core.training.grounding import attention_points
 from vla_ros.core.training.paraphrase import augment, training_wordings
 
 log = logging.getLogger(__name__)
@@ -51,9 +51,12 @@ class TrainConfig:
     checkpoint_every: int = 0  # also save the checkpoint every this many steps (0: at the end)
     aux_weight: float = 1.0  # weight of the grounding loss (models with aux_dim > 0)
     # weight of the loss that makes attention heads 0 and 1 look at the named cube and the goal
-    # (their grounding targets projected into the simulator's scene camera; pooling
+    # (their grounding targets projected into the simulator's cameras; pooling
     # "attention" + grounding only)
     attention_weight: float = 0.0
+    # the cameras (image keys) whose heads that loss supervises: "front" (the scene camera)
+    # and "wrist" (the wrist camera, its pose by FK of each recorded posture)
+    attention_cameras: tuple[str, ...] = ("front",)
     # std of Gaussian noise added to each instruction embedding, in units of each dimension's
     # spread over the training wordings: the action head must not hinge on the exact wording
     lang_noise_std: float = 0.0
@@ -67,6 +70,10 @@ class TrainConfig:
             raise ValueError("paraphrase_probability must be in [0, 1]")
         if self.image_shift_px < 0 or self.checkpoint_every < 0:
             raise ValueError("image_shift_px and checkpoint_every must be >= 0")
+        if not self.attention_cameras or len(set(self.attention_cameras)) != len(
+            self.attention_cameras
+        ):
+            raise ValueError("attention_cameras must name at least one camera, each once")
         for name in ("aux_weight", "attention_weight", "lang_noise_std"):
             value = getattr(self, name)
             if not (value >= 0.0 and math.isfinite(value)):
@@ -108,10 +115,9 @@ def train(
     if train_config.attention_weight > 0.0:
         if aux_targets is None or model_config.pooling != "attention":
             raise ValueError("attention_weight needs pooling 'attention' and grounding targets")
-        pose, intrinsics = scene_camera_projection()
-        attention_targets = [
-            image_points(a.reshape(len(a), -1, 3), pose, intrinsics) for a in aux_targets
-        ]
+        attention_targets = attention_arrays(
+            dataset, aux_targets, model_config, train_config.attention_cameras
+        )
     encoder = text_encoder or TextEncoder()
     wordings = training_wordings(dataset.instructions())
     embeddings = dict(zip(wordings, encoder.encode_many(wordings), strict=True))
@@ -183,8 +189,8 @@ def train(
             if aux_targets is not None:
                 aux.append(aux_targets[e][row])
             if attention_targets is not None:
-                points.append(attention_targets[e][0][row])
-                valid.append(attention_targets[e][1][row])
+                points.append([cam[e][0][row] for cam in attention_targets.values()])
+                valid.append([cam[e][1][row] for cam in attention_targets.values()])
         if cache is not None:
             batch_images = torch.from_numpy(cache[index].astype(np.float32) / 255.0)
         else:
@@ -209,10 +215,13 @@ def train(
             batch_aux = torch.from_numpy(np.stack(aux).astype(np.float32))
             loss = loss + train_config.aux_weight * net.aux_loss(grounding, batch_aux).mean()
         if attention_targets is not None:
-            batch_points = torch.from_numpy(np.stack(points).astype(np.float32))
+            batch_points = torch.from_numpy(np.stack(points).astype(np.float32))  # (B, C, K, 2)
             batch_valid = torch.from_numpy(np.stack(valid))
-            attention = net.attention_loss(batch_points, batch_valid).mean()
-            loss = loss + train_config.attention_weight * attention
+            for c, camera in enumerate(attention_targets):
+                attention = net.attention_loss(
+                    batch_points[:, c], batch_valid[:, c], camera=camera
+                ).mean()
+                loss = loss + train_config.attention_weight * attention
         optimiser.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(net.parameters(), train_config.grad_clip_norm)
@@ -247,6 +256,27 @@ def network_arrays(
         for s in states
     ]
     return tool_states, [converter.tool_actions(a) for a in actions]
+
+
+def attention_arrays(
+    dataset: ChunkDataset,
+    aux_targets: Sequence[np.ndarray],
+    model_config: VlaConfig,
+    cameras: Sequence[str],
+) -> dict[int, list[tuple[np.ndarray, np.ndarray]]]:
+    """Camera index -> per episode, where the grounding targets are in that camera's images
+    ((T, K, 2) normalised coordinates, (T, K) valid; grounding.attention_points)."""
+    keys = list(model_config.spec.image_keys)
+    missing = [c for c in cameras if c not in keys]
+    if missing:
+        raise ValueError(f"attention_cameras {missing} are not among the model's cameras {keys}")
+    return {
+        keys.index(camera): [
+            attention_points(camera, a.reshape(len(a), -1, 3), ep.joint_positions)
+            for a, ep in zip(aux_targets, dataset.episodes, strict=True)
+        ]
+        for camera in cameras
+    }
 
 
 def grounding_arrays(dataset: ChunkDataset, model_config: VlaConfig) -> list[np.ndarray] | None:
