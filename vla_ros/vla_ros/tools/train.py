@@ -93,7 +93,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=float,
         default=0.0,
         help="with --grounding and --pooling attention: weight of the loss that makes two"
-        " attention heads look where the named cube and the goal are in the scene camera",
+        " attention heads look where the named cube and the goal are in each camera of"
+        " --attention-cameras",
     )
     parser.add_argument(
         "--attention-cameras",

@@ -25,6 +25,7 @@ from vla_ros.core.sim.tasks import LIFT_HEIGHT_M, PUSH_DISTANCE_M, parse_instruc
 
 if TYPE_CHECKING:
     from vla_ros.core.perception.camera import CameraIntrinsics
+    from vla_ros.core.robot_model import RobotModel
 
 GROUNDING_DIM = 6
 
@@ -88,18 +89,25 @@ def image_points(
     return normalised.reshape(*points.shape[:-1], 2), valid.reshape(points.shape[:-1])
 
 
+def simulator_robot() -> RobotModel:
+    """The packaged vla_arm6 the simulator runs (load once, pass to attention_points)."""
+    from vla_ros.core.robot_model import RobotModel
+    from vla_ros.core.sim.env import default_urdf_path
+
+    return RobotModel.from_urdf(default_urdf_path())
+
+
 def wrist_camera_projection(
-    joint_positions: np.ndarray, urdf_path: str | None = None
+    joint_positions: np.ndarray, robot: RobotModel | None = None
 ) -> tuple[np.ndarray, CameraIntrinsics]:
     """((T, 4, 4) poses of the wrist camera's optical frame in the base frame for each row of
-    arm joint positions (T, 6), by FK of the URDF (default the packaged vla_arm6),
-    intrinsics as scene_camera_projection's). The gripper does not move the camera."""
+    arm joint positions (T, 6), by FK of `robot` (default simulator_robot()), intrinsics as
+    scene_camera_projection's). The gripper does not move the camera."""
     from vla_ros.core.perception.camera import CameraIntrinsics
-    from vla_ros.core.robot_model import RobotModel
-    from vla_ros.core.sim.env import SimConfig, default_urdf_path
+    from vla_ros.core.sim.env import SimConfig
     from vla_ros.core.sim.scene import WRIST_CAMERA_FOVY_DEG, WRIST_CAMERA_FRAME
 
-    robot = RobotModel.from_urdf(urdf_path or default_urdf_path())
+    robot = robot or simulator_robot()
     rows = np.asarray(joint_positions, dtype=np.float64)
     poses = np.stack([robot.fk(q, WRIST_CAMERA_FRAME) for q in rows])
     config = SimConfig()
@@ -110,12 +118,16 @@ def wrist_camera_projection(
 
 
 def attention_points(
-    camera: str, targets_m: np.ndarray, joint_positions: np.ndarray
+    camera: str,
+    targets_m: np.ndarray,
+    joint_positions: np.ndarray,
+    robot: RobotModel | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Where an episode's grounding targets (T, K, 3) are in `camera`'s images: ((T, K, 2)
     normalised image coordinates, (T, K) valid), as image_points. "front" is the scene camera
     (its nominal pose), "wrist" the wrist camera (its pose at each row of the arm's joint
-    positions (T, 6)). Raises ValueError for another camera."""
+    positions (T, 6), by FK of `robot`, default simulator_robot()). Raises ValueError for
+    another camera."""
     from vla_ros.core.policy.interface import WRIST_IMAGE_KEY
 
     targets = np.asarray(targets_m, dtype=np.float64)
@@ -124,7 +136,7 @@ def attention_points(
         return image_points(targets, pose, intrinsics)
     if camera != WRIST_IMAGE_KEY:
         raise ValueError(f"no projection for camera '{camera}' (known: front, wrist)")
-    poses, intrinsics = wrist_camera_projection(joint_positions)
+    poses, intrinsics = wrist_camera_projection(joint_positions, robot)
     if len(poses) != len(targets):
         raise ValueError("targets and joint positions differ in length")
     points = np.empty((*targets.shape[:-1], 2))

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from vla_ros.core.policy.instruction_match import BANK_FILE, WordingBank
+from vla_ros.core.policy.interface import WRIST_IMAGE_KEY
 from vla_ros.core.policy.language import TextEncoder
 from vla_ros.core.policy.vla_model import (
     VlaConfig,
@@ -23,7 +24,7 @@ from vla_ros.core.policy.vla_model import (
     warm_start,
 )
 from vla_ros.core.training.dataset import ChunkDataset, Episode, chunk_rows, mean_std
-from vla_ros.core.training.grounding import attention_points
+from vla_ros.core.training.grounding import attention_points, simulator_robot
 from vla_ros.core.training.paraphrase import augment, training_wordings
 
 log = logging.getLogger(__name__)
@@ -270,9 +271,11 @@ def attention_arrays(
     missing = [c for c in cameras if c not in keys]
     if missing:
         raise ValueError(f"attention_cameras {missing} are not among the model's cameras {keys}")
+    # the URDF parsed once for all episodes
+    robot = simulator_robot() if WRIST_IMAGE_KEY in cameras else None
     return {
         keys.index(camera): [
-            attention_points(camera, a.reshape(len(a), -1, 3), ep.joint_positions)
+            attention_points(camera, a.reshape(len(a), -1, 3), ep.joint_positions, robot)
             for a, ep in zip(aux_targets, dataset.episodes, strict=True)
         ]
         for camera in cameras
