@@ -454,7 +454,10 @@ def test_gripper_columns_are_clamped_sent_with_the_arm_and_held_on_stop():
     assert result.gripper.joint_names == grip.names
     expected = [grip.lower_rad[0], 0.02, grip.upper_rad[0]]
     assert result.gripper.positions[:, 0].tolist() == expected
-    assert result.gripper.times_s.tolist() == [0.1, 0.2, 0.3]
+    # timed to the arm: never before proposed, and the arm (from rest) reaches the first
+    # posture a little later than proposed; the last when it comes to rest there
+    times = result.gripper.times_s
+    assert np.all(times >= np.array([0.1, 0.2, 0.3])) and np.all(np.diff(times) > 0)
     assert "gripper_clamped_to_limits" in result.status.reasons
     assert safety.gripper_hold == {grip.names[0]: grip.upper_rad[0]}
     # the arm part stays an arm command
@@ -480,6 +483,59 @@ def test_gripper_columns_are_clamped_sent_with_the_arm_and_held_on_stop():
     stopped = safety.filter_command(command(now, q0), now)
     assert stopped.status.state == SafetyState.ESTOP and stopped.gripper is None
     assert safety.gripper_hold == {grip.names[0]: grip.upper_rad[0]}
+
+
+def test_gripper_release_waits_for_a_slowed_arm():
+    """A policy-like stream (50 Hz, current + 4 next actions 0.1 s apart on the policy's own
+    clock) carries the arm to a goal and opens the gripper there. With the arm slowed to a
+    fraction of the proposed speed (a low SSM speed cap), the policy's clock runs ahead of
+    the arm: the opening must still happen at the goal, not where the arm is when the
+    policy's clock says so (a cube released beside the base instead of on it)."""
+    base = safety_config()
+    results = {}
+    for name, cap_m_s in (("full", 10.0), ("slowed", 0.15)):
+        config = replace(base, ssm=replace(base.ssm, max_robot_speed_m_s=cap_m_s))
+        safety, model, _ = make_filter("vla_arm6", config, obstacle=False)
+        grip = model.gripper_limits
+        names = (*model.joint_names, grip.names[0])
+        closed, opened = float(grip.lower_rad[0]), float(grip.upper_rad[0])
+        start = model.named_state("home")
+        goal = start.copy()
+        goal[0] += 0.6  # 0.6 rad of the base joint in 1.2 s: 0.5 rad/s proposed
+        now, q, hold = 100.0, start.copy(), None
+        opened_at_q, waited, slowest = None, False, 1.0
+        for tick in range(400):
+            reference = safety.reference_at(now)
+            q = reference[0] if reference is not None else q
+            if hold is not None and opened_at_q is None and hold >= opened - 1e-9:
+                opened_at_q = q.copy()
+            safety.update_joint_state(JointStateSample(model.joint_names, q, None, now))
+            clock = tick * 0.02  # the policy's timeline: runs on, whatever the arm does
+            times = 0.02 + 0.1 * np.arange(5)
+            phase = np.clip((clock + times) / 1.2, 0.0, 1.0)
+            arm = start + np.outer(phase, goal - start)
+            fingers = np.where(phase >= 1.0, opened, closed)
+            result = safety.filter_command(
+                JointCommand(names, times, np.hstack([arm, fingers[:, None]]), now), now
+            )
+            assert result.accepted
+            waited |= "gripper_waits_for_arm" in result.status.reasons
+            slowest = min(slowest, result.status.speed_scale)
+            if result.gripper is not None:
+                # what the gripper controller does with the newest command: each point at its
+                # time; the first point in effect by the next tick decides
+                due = result.gripper.stamp_s + result.gripper.times_s
+                reached = result.gripper.positions[due <= now + 0.02 + 1e-9, 0]
+                if reached.size:
+                    hold = float(reached[-1])
+            now += 0.02
+        assert opened_at_q is not None, name
+        results[name] = (opened_at_q[0] - start[0], waited, slowest)
+    # the gripper opened with the arm at the goal (within one output period's motion)
+    for name, (travelled, _, _) in results.items():
+        assert abs(travelled - 0.6) <= 0.05, (name, travelled)
+    assert results["slowed"][2] < 0.5 and results["slowed"][1]  # slowed, and it said so
+    assert results["full"][2] > 0.99
 
 
 def test_gripper_held_while_no_fresh_command():

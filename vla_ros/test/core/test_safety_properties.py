@@ -7,7 +7,9 @@ people present, and no NaN. Invalid proposals (NaN/inf, wrong sizes, unknown or 
 joints, stale or future stamps, bad times) must be rejected whole. Half the proposals also
 carry the gripper joint (in or far out of its limits, NaN/inf among the adversarial ones):
 the gripper output is always finite, inside the gripper's limits, the proposal's gripper
-points clamped, and only sent with an accepted arm command while OK or SLOWED.
+points clamped, only sent with an accepted arm command while OK or SLOWED, and never ahead of
+the arm: each gripper point acts no earlier than proposed and no earlier than the filtered arm
+has reached the arm posture of the same point.
 """
 
 from __future__ import annotations
@@ -46,6 +48,8 @@ TOTALS = {
     "modified": 0,
     "gripper_sent": 0,
     "gripper_clamped": 0,
+    "gripper_points_delayed": 0,
+    "gripper_held_back": 0,
 }
 REJECTIONS: dict[str, int] = {}
 _FILTERS: dict[str, tuple] = {}
@@ -65,7 +69,9 @@ def report_counts():
         f"\nsafety property tests: {TOTALS['commands']} proposed commands "
         f"({TOTALS['accepted']} accepted, {TOTALS['rejected']} rejected), "
         f"{TOTALS['states_checked']} path states re-checked for collision, "
-        f"{TOTALS['gripper_sent']} gripper commands sent ({TOTALS['gripper_clamped']} clamped); "
+        f"{TOTALS['gripper_sent']} gripper commands sent ({TOTALS['gripper_clamped']} clamped, "
+        f"{TOTALS['gripper_points_delayed']} points delayed to the arm, "
+        f"{TOTALS['gripper_held_back']} proposals' gripper held back); "
         f"main-stream rejections by cause: {REJECTIONS}"
     )
 
@@ -216,13 +222,15 @@ class Scenario:
 
     def check_gripper(self, command: JointCommand, result) -> None:
         """Gripper output: only with an accepted arm command while moving is allowed, finite,
-        inside the limits, and exactly the proposal's gripper points clamped."""
+        inside the limits, the proposal's gripper points (those ahead, in order) clamped, and
+        each point timed no earlier than proposed and no earlier than the filtered arm has come
+        within one output period of the arm posture of the same point."""
         gripper = result.gripper
         grip = self.model.gripper_limits
         name = grip.names[0]
         if gripper is None:
             moving = result.accepted and result.status.state <= SafetyState.SLOWED
-            assert not (moving and name in command.joint_names), "gripper dropped"
+            TOTALS["gripper_held_back"] += moving and name in command.joint_names
             return
         TOTALS["gripper_sent"] += 1
         assert result.accepted and result.trajectory is not None
@@ -231,10 +239,34 @@ class Scenario:
         values = gripper.positions[:, 0]
         assert np.all(np.isfinite(values))
         assert np.all(values >= grip.lower_rad[0]) and np.all(values <= grip.upper_rad[0])
-        proposed = np.asarray(command.positions)[:, list(command.joint_names).index(name)]
+        names = list(command.joint_names)
+        positions = np.asarray(command.positions)
+        proposed_times = np.asarray(command.times_s, dtype=float)
+        ahead = proposed_times > self.now - command.stamp_s + 1e-9  # the points still to come
+        count = len(values)
+        proposed = positions[ahead, names.index(name)][:count]
+        assert len(proposed) == count, "gripper points that the proposal does not have ahead"
         assert np.array_equal(values, np.clip(proposed, grip.lower_rad[0], grip.upper_rad[0]))
-        assert np.array_equal(gripper.times_s, command.times_s)
+        times = np.asarray(gripper.times_s)
+        assert np.all(np.diff(times) > 0.0)
+        assert np.all(times >= proposed_times[ahead][:count] - 1e-12)
         assert gripper.stamp_s == command.stamp_s
+        # the arm, as filtered, has reached each point's posture by the point's time
+        arm = positions[ahead][:count][:, [names.index(j) for j in self.names]]
+        arm = np.clip(arm, self.limits.lower_rad, self.limits.upper_rad)
+        traj = result.trajectory
+        sample_times = np.concatenate(([traj.stamp_s], traj.stamp_s + traj.times_s))
+        samples = np.vstack((traj.start_positions[None, :], traj.positions))
+        rates = self.limits.velocity_rad_s
+        period = self.safety.config.output_period_s
+        for k in range(count):
+            due = gripper.stamp_s + times[k]
+            seen = samples[sample_times <= due + 1e-9]
+            gap = (np.abs(seen - arm[k]) / rates).max(axis=1).min()
+            assert gap <= period * (1.0 + 1e-6) + 1e-9, ("gripper ahead of the arm", k, gap)
+        TOTALS["gripper_points_delayed"] += int(
+            np.sum(times > proposed_times[ahead][:count] + period)
+        )
         assert self.safety.gripper_hold == {name: values[-1]}
         TOTALS["gripper_clamped"] += not np.array_equal(values, proposed)
 

@@ -15,8 +15,10 @@ Publishes:
   /gripper_controller/joint_trajectory  JointTrajectory: the gripper columns of a proposal
                             (robot's gripper joints, e.g. finger_joint), clamped to the gripper's
                             limits, forwarded only with an arm command that passed while OK or
-                            SLOWED (a stop or e-stop holds the gripper too); the core
-                            SafetyFilter decides, this node only publishes its GripperCommand
+                            SLOWED (a stop or e-stop holds the gripper too), each point timed
+                            no earlier than the filtered arm reaches that point's posture; the
+                            core SafetyFilter decides, this node only publishes its
+                            GripperCommand
   /safety/status            vla_ros_msgs/SafetyStatus at status_rate_hz and on every change
   /diagnostics              diagnostic_msgs/DiagnosticArray
   /safety/markers           visualization_msgs/MarkerArray

@@ -12,7 +12,11 @@ motion comes to rest at the end of the checked path. A proposal that fails valid
 rejected whole. Watchdogs, the e-stop latch and SSM stops brake along the current path.
 The gripper columns of a proposal are clamped into the gripper's limits and let through only
 with an accepted arm command while OK or SLOWED; otherwise the gripper holds its last safe
-target (nothing new is sent).
+target (nothing new is sent). Each gripper point is timed to the arm: it acts no earlier than
+proposed and no earlier than the filtered arm reaches the arm posture of the same point, so a
+slowed or cut arm motion never leaves the gripper opening or closing ahead of the arm (a
+release over the goal happens over the goal); points of postures the filtered motion does not
+reach (cut short, beyond the lookahead, in the past) are held back until a later proposal.
 """
 
 from __future__ import annotations
@@ -122,6 +126,11 @@ class SafetyFilter:
         self._state = SafetyState.STOPPED
         self._speed_scale = 1.0
         self._obstacle_distance = math.inf
+        # the last planned path's progress, for timing the gripper to the arm: the path
+        # parameter of each proposed target and (sample times from now, path parameter at
+        # each); None after a plan that could not follow the proposal
+        self._target_arcs: np.ndarray | None = None
+        self._progress: tuple[np.ndarray, np.ndarray] | None = None
         self._command_reasons: tuple[str, ...] = ()
         self._colliding: tuple[tuple[str, str], ...] = ()
         self._counts = {"received": 0, "passed": 0, "modified": 0, "rejected": 0}
@@ -193,6 +202,7 @@ class SafetyFilter:
         # the future points up to the lookahead, and always the first future one
         keep = future & (times_rel <= self.config.collision.lookahead_s)
         keep[int(np.argmax(future))] = True
+        kept = np.flatnonzero(keep)
         if not keep.all():
             times_rel, positions = times_rel[keep], positions[keep]
         clamped = clamp_positions(positions, self.limits)
@@ -200,12 +210,14 @@ class SafetyFilter:
         trajectory, truncated, exceeded = self._plan(now_s, times_rel, clamped)
         slowed = self._speed_scale < 1.0 - 1e-6
         self._state, reasons = self.monitor.state(now_s, slowed=slowed)
-        gripper, gripper_clamped = None, False
+        gripper, gripper_clamped, gripper_waits = None, False, False
         if checked.gripper_names and trajectory is not None and self._state <= SafetyState.SLOWED:
-            gripper = self._gripper_command(
-                command, checked.gripper_names, checked.gripper_positions
+            gripper, gripper_waits = self._gripper_command(
+                command, now_s, kept, checked.gripper_names, checked.gripper_positions
             )
-            gripper_clamped = not np.array_equal(gripper.positions, checked.gripper_positions)
+            gripper_clamped = gripper is not None and not np.array_equal(
+                gripper.positions, checked.gripper_positions[kept[: len(gripper.positions)]]
+            )
         modified = was_clamped or truncated or slowed or exceeded or gripper_clamped
         self._counts["modified" if modified else "passed"] += 1
         notes = [
@@ -213,6 +225,7 @@ class SafetyFilter:
             *(["clamped_to_joint_limits"] if was_clamped else []),
             *(["braking_limited"] if exceeded else []),
             *(["gripper_clamped_to_limits"] if gripper_clamped else []),
+            *(["gripper_waits_for_arm"] if gripper_waits else []),
         ]
         self._command_reasons = tuple(notes)
         status = self.status(now_s, extra=reasons)
@@ -225,15 +238,55 @@ class SafetyFilter:
         return dict(self._gripper_hold)
 
     def _gripper_command(
-        self, command: JointCommand, names: tuple[str, ...], positions: np.ndarray
-    ) -> GripperCommand:
-        """The proposal's gripper points, clamped into the gripper's limits (already finite)."""
+        self,
+        command: JointCommand,
+        now_s: float,
+        kept: np.ndarray,
+        names: tuple[str, ...],
+        positions: np.ndarray,
+    ) -> tuple[GripperCommand | None, bool]:
+        """The gripper points of the proposal's planned targets (`kept`: their indices in the
+        proposal), clamped into the gripper's limits (already finite) and timed to the arm:
+        each at its proposed time or when the filtered arm reaches the target's posture,
+        whichever is later; points whose posture the filtered motion does not reach are held
+        back, and so are all after them. Returns (command or None, whether any point waits
+        for the arm)."""
+        arrival = self._arrival_times(len(kept))
+        reached = int(np.count_nonzero(np.isfinite(arrival)))
+        held_back = reached < len(kept)
+        if reached == 0:
+            return None, held_back
+        index = kept[:reached]
         columns = [self._gripper_index[n] for n in names]
         lower, upper = self.gripper_limits.lower_rad, self.gripper_limits.upper_rad
-        clamped = np.clip(positions, lower[columns], upper[columns])
+        clamped = np.clip(positions[index], lower[columns], upper[columns])
+        proposed = np.array(command.times_s, dtype=float)[index]
+        times = np.maximum(proposed, (now_s - float(command.stamp_s)) + arrival[:reached])
+        # a point waits that moves the gripper and comes later than proposed
+        before = np.array([self._gripper_hold.get(n, math.nan) for n in names])
+        previous = np.vstack((before[None, :], clamped[:-1]))
+        moves = ~(np.abs(clamped - previous) <= 1e-9).all(axis=1)
+        late = bool((moves & (times > proposed + self._dt)).any())
+        for k in range(1, len(times)):  # strictly increasing, as a trajectory's times must be
+            times[k] = max(times[k], times[k - 1] + _GRIPPER_TIME_STEP_S)
         self._gripper_hold.update(zip(names, clamped[-1].tolist(), strict=True))
-        times = np.array(command.times_s, dtype=float)
-        return GripperCommand(tuple(names), float(command.stamp_s), times, clamped)
+        command_out = GripperCommand(tuple(names), float(command.stamp_s), times, clamped)
+        return command_out, late or held_back
+
+    def _arrival_times(self, count: int) -> np.ndarray:
+        """Seconds from now until the planned motion reaches each of the last plan's `count`
+        proposed targets (0 for one already there); inf where it does not reach it."""
+        out = np.full(count, np.inf)
+        if self._target_arcs is None or self._progress is None:
+            return out
+        sample_times, s = self._progress
+        arcs = self._target_arcs[:count]
+        tolerance = 1e-6
+        first = np.searchsorted(s, arcs - tolerance, side="left")  # s is non-decreasing
+        hit = first < len(s)
+        out[: len(arcs)][hit] = sample_times[first[hit]]
+        out[: len(arcs)][arcs <= tolerance] = 0.0
+        return out
 
     def filter_twist(self, command: TwistCommand, now_s: float) -> FilterResult:
         """Filter a proposed end-effector or base twist (one control cycle)."""
@@ -468,6 +521,7 @@ class SafetyFilter:
             return None
         q0, v0 = self._anchor(now_s)
         tail = self._tail(now_s, q0, v0)
+        self._target_arcs = None  # braking follows no proposal
         trajectory, _, _ = self._follow(now_s, q0, v0, tail, None, None)
         return trajectory
 
@@ -493,6 +547,10 @@ class SafetyFilter:
             compatible = False
         prefix = q0[None, :] if compatible else self._tail(now_s, q0, v0)
         waypoints = np.concatenate((prefix, targets))
+        # path parameter of every waypoint, in the units of the follower's s (max_j |dq_j|/v_j
+        # summed; subdividing a straight segment keeps its length)
+        lengths = (np.abs(np.diff(waypoints, axis=0)) / rates).max(axis=1)
+        self._target_arcs = np.concatenate(([0.0], np.cumsum(lengths)))[len(prefix) :]
         # never faster than proposed: each proposed segment keeps at least its own duration
         seg_times = np.empty(len(times_rel))
         seg_times[0] = times_rel[0]
@@ -548,6 +606,7 @@ class SafetyFilter:
                 truncated = True
                 reasons.append("path_cut_at_check_budget")
         if start_invalid:
+            self._target_arcs = None  # the motion below does not follow the proposal
             # nothing safe ahead is known: brake along the current motion, then stay
             dense = self._tail(now_s, q0, v0)
             owner = np.zeros(len(dense), dtype=int)
@@ -606,6 +665,7 @@ class SafetyFilter:
         reference[1:] = positions
         velocities = (positions - reference[:-1]) / self._dt
         times = self._dt * np.arange(1, len(positions) + 1)
+        self._progress = (times, s_out)
         ref_times = np.empty(len(times) + 1)
         ref_times[0] = now_s
         ref_times[1:] = now_s + times
@@ -621,6 +681,9 @@ class SafetyFilter:
             start_velocities=v0,
         )
         return trajectory, truncated, exceeded
+
+
+_GRIPPER_TIME_STEP_S = 1e-3  # least spacing of gripper points whose times coincide
 
 
 def _chord_groups(count: int, stride: int) -> np.ndarray:
