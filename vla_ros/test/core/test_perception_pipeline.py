@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import perception_scene as ps
@@ -353,3 +354,42 @@ def test_an_unconfirmed_box_with_the_arm_and_new_depth_is_kept():
     assert result.intrusions == ()
     assert result.rgb_on_robot == 0 and len(result.humans) == 1
     assert result.humans[0].source == SOURCE_RGB
+
+
+def test_a_detector_box_on_the_static_scene_is_dropped_unless_depth_could_hide_a_person():
+    """HOG fires where nobody stands (the table's edge with the arm in it, push seed 11 in the
+    graph evaluation): no cluster confirms the box, its depth is valid almost everywhere and
+    all of it is the learned scene, so it is dropped and counted. The same box over a person
+    whose body gives no depth (dark clothes) has valid depth on only a quarter of it: kept, a
+    person (fail closed). And a person there outside the depth channel's volume is new depth:
+    kept."""
+    intrinsics, pose = ps.camera()
+    home = ps.robot_pose("home")
+    with_person, empty, box = person_pixels(intrinsics, pose, home)
+    body = np.abs(np.nan_to_num(with_person, nan=99) - np.nan_to_num(empty, nan=99)) > 0.01
+    holes = with_person.copy()
+    holes[body] = np.nan  # the person's pixels without depth
+    far_volume = MonitoredVolume(shape="box", center_m=(0, 2.0, 0.3), size_m=(0.5, 0.5, 0.5))
+    config = PerceptionConfig(depth=DepthMonitorConfig(volume=far_volume, background_frames=2))
+    outcomes = {}
+    for name, depth in (("scene", empty), ("no_depth_person", holes), ("person", with_person)):
+        detector = KnownBoxes([])
+        perception = HumanPerception(detector, config)
+        frames(perception, empty, intrinsics, pose, home, [0.0, 0.1])
+        detector.boxes = [box]
+        outcomes[name] = frames(perception, depth, intrinsics, pose, home, [0.2])
+    scene = outcomes["scene"]
+    assert scene.rgb_boxes == (box,) and scene.intrusions == ()
+    assert scene.humans == () and scene.rgb_on_scene == 1 and scene.rgb_on_robot == 0
+    for name in ("no_depth_person", "person"):
+        result = outcomes[name]
+        assert result.rgb_on_scene == 0 and len(result.humans) == 1, name
+        assert result.humans[0].source == SOURCE_RGB, name
+    # a stricter setting keeps the scene box too (the valid share is 0.94 here)
+    strict = HumanPerception(KnownBoxes([]), replace(config, scene_box_min_valid_fraction=0.99))
+    frames(strict, empty, intrinsics, pose, home, [0.0, 0.1])
+    strict.detector.boxes = [box]
+    kept = frames(strict, empty, intrinsics, pose, home, [0.2])
+    assert kept.rgb_on_scene == 0 and len(kept.humans) == 1
+    with pytest.raises(ValueError, match="scene_box_min_valid_fraction"):
+        PerceptionConfig(scene_box_min_valid_fraction=0.0)

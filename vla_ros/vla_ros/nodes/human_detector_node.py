@@ -131,6 +131,7 @@ class HumanDetectorNode(Node):
         self.sequence = 0
         self.newest_track_logged = 0  # tracker ids only grow: each new track is logged once
         self.rgb_on_robot = 0  # detector boxes dropped as the arm itself, total
+        self.rgb_on_scene = 0  # ... as the static scene (learned background and arm), total
 
         # Callbacks never overlap (single-threaded executor, nodes.common.make_executor): the
         # pipeline and the joint buffer need no lock.
@@ -266,6 +267,13 @@ class HumanDetectorNode(Node):
             self.rgb_on_robot += result.rgb_on_robot
             self.get_logger().info(
                 f"detector box(es) on the arm itself dropped ({self.rgb_on_robot} in total)",
+                throttle_duration_sec=10.0,
+            )
+        if result.rgb_on_scene:
+            self.rgb_on_scene += result.rgb_on_scene
+            self.get_logger().info(
+                "detector box(es) on the static scene (all depth learned background or arm) "
+                f"dropped ({self.rgb_on_scene} in total)",
                 throttle_duration_sec=10.0,
             )
         for human in result.humans:

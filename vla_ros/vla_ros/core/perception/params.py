@@ -215,6 +215,12 @@ PERCEPTION_PARAMETERS: tuple[ParamSpec, ...] = (
         0.05,
         "... and at most this share neither arm nor learned background is the arm",
     ),
+    ParamSpec(
+        "fusion.scene_box_min_valid_fraction",
+        0.8,
+        "an unconfirmed RGB box with valid depth over this share, all arm or background, "
+        "is the static scene",
+    ),
 )
 
 
@@ -271,6 +277,7 @@ def config_from_params(params: Mapping[str, Any]) -> tuple[PerceptionConfig, Det
         fuse_distance_m=float(values["fusion.fuse_distance_m"]),
         robot_box_fraction=float(values["fusion.robot_box_fraction"]),
         robot_box_max_new_fraction=float(values["fusion.robot_box_max_new_fraction"]),
+        scene_box_min_valid_fraction=float(values["fusion.scene_box_min_valid_fraction"]),
         detector_every_n_frames=int(values["detector.every_n_frames"]),
     )
     backend = str(values["detector.backend"])

@@ -51,6 +51,12 @@ class PerceptionConfig:
     # person: dropped and counted. A person there would be new depth, a cluster.
     robot_box_fraction: float = 0.2
     robot_box_max_new_fraction: float = 0.05
+    # An unconfirmed RGB box whose central region has valid depth over at least
+    # scene_box_min_valid_fraction and whose depth is all the learned background or the arm
+    # (at most robot_box_max_new_fraction anything else) has no body in it: HOG fired on the
+    # static scene (the table's edge, the arm's silhouette against it). A person there would be
+    # new depth; depth holes (dark clothes) keep the valid share low, and the box is kept.
+    scene_box_min_valid_fraction: float = 0.8
 
     def __post_init__(self) -> None:
         if self.fuse_distance_m < 0.0 or self.rgb_only_uncertainty_m < 0.0:
@@ -59,6 +65,8 @@ class PerceptionConfig:
             raise ValueError("robot_box_fraction must be in (0, 1]")
         if not 0.0 <= self.robot_box_max_new_fraction < 1.0:
             raise ValueError("robot_box_max_new_fraction must be in [0, 1)")
+        if not 0.0 < self.scene_box_min_valid_fraction <= 1.0:
+            raise ValueError("scene_box_min_valid_fraction must be in (0, 1]")
         if self.depth_confidence_points < 1 or self.detector_every_n_frames < 1:
             raise ValueError("depth_confidence_points and detector_every_n_frames must be >= 1")
 
@@ -104,6 +112,7 @@ class Candidate:
     cameras: tuple[str, ...] = ()  # the cameras that saw it
     robot_fraction: float = 0.0  # share of an RGB box's depth points that lie on the robot
     new_fraction: float = 1.0  # ... that are neither the robot nor the learned background
+    valid_fraction: float = 0.0  # share of an RGB box's central region with valid depth
 
 
 @dataclass(frozen=True)
@@ -119,6 +128,7 @@ class CameraObservation:
     rgb_without_depth: int  # people the detector saw where depth was missing
     timings_ms: dict[str, float]  # per-stage latency
     rgb_on_robot: int = 0  # detector boxes on the arm itself, dropped (robot_box_fraction)
+    rgb_on_scene: int = 0  # ... on the static scene, dropped (scene_box_min_valid_fraction)
 
 
 @dataclass(frozen=True)
@@ -149,6 +159,11 @@ class PerceptionResult:
     def rgb_on_robot(self) -> int:
         """Detector boxes dropped as the arm itself, over all cameras."""
         return sum(c.rgb_on_robot for c in self.cameras)
+
+    @property
+    def rgb_on_scene(self) -> int:
+        """Detector boxes dropped as the static scene (background and arm), over all cameras."""
+        return sum(c.rgb_on_scene for c in self.cameras)
 
     @property
     def rgb_boxes(self) -> tuple[PersonBox, ...]:
@@ -257,20 +272,22 @@ class HumanPerception:
                     points_m=pts,
                     robot_fraction=float(on_robot.mean()),  # 0 with the robot unknown
                     new_fraction=float(new.mean()),
+                    valid_fraction=lifted.valid_fraction,
                 )
             )
         return out, without_depth
 
     def _fuse(
         self, rgb: list[Candidate], intrusions: list[Intrusion]
-    ) -> tuple[list[Candidate], int]:
+    ) -> tuple[list[Candidate], int, int]:
         """Per camera: RGB candidates matched with depth clusters; (candidates, boxes dropped
-        as the robot). An RGB box is dropped only when no cluster confirms it and its depth is
-        the arm and the learned background: a person there would be new depth, a cluster."""
+        as the robot, boxes dropped as the static scene). An RGB box is dropped only when no
+        cluster confirms it and its depth is the arm and the learned background: a person
+        there would be new depth, a cluster."""
         cfg = self.config
         fused: list[Candidate] = []
         used: set[int] = set()
-        on_robot = 0
+        on_robot = on_scene = 0
         for cand in rgb:
             best, best_d = -1, math.inf
             for j, intr in enumerate(intrusions):
@@ -295,11 +312,14 @@ class HumanPerception:
                         points_m=intr.points_m,
                     )
                 )
-            elif (
+            elif cand.new_fraction <= cfg.robot_box_max_new_fraction and (
                 cand.robot_fraction >= cfg.robot_box_fraction
-                and cand.new_fraction <= cfg.robot_box_max_new_fraction
             ):
                 on_robot += 1
+            elif cand.new_fraction <= cfg.robot_box_max_new_fraction and (
+                cand.valid_fraction >= cfg.scene_box_min_valid_fraction
+            ):
+                on_scene += 1
             else:
                 cand.sigma_m = math.hypot(cand.sigma_m, cfg.rgb_only_uncertainty_m)
                 fused.append(cand)
@@ -316,7 +336,7 @@ class HumanPerception:
                         points_m=intr.points_m,
                     )
                 )
-        return fused, on_robot
+        return fused, on_robot, on_scene
 
     def _depth_confidence(self, intrusion: Intrusion) -> float:
         return float(min(1.0, intrusion.num_points / self.config.depth_confidence_points))
@@ -343,7 +363,7 @@ class HumanPerception:
             frame.depth_m, frame.intrinsics, frame.base_from_camera, frame.robot
         )
         t3 = time.perf_counter()
-        candidates, on_robot = self._fuse(rgb, intrusions)
+        candidates, on_robot, on_scene = self._fuse(rgb, intrusions)
         for cand in candidates:
             cand.cameras = (camera,)
         t4 = time.perf_counter()
@@ -356,6 +376,7 @@ class HumanPerception:
             background_ready=state.depth_monitor.background.ready,
             rgb_without_depth=without_depth,
             rgb_on_robot=on_robot,
+            rgb_on_scene=on_scene,
             timings_ms={
                 "rgb_detector_ms": (t1 - t0) * 1e3,
                 "lift_ms": (t2 - t1) * 1e3,
