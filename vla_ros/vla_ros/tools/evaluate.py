@@ -91,7 +91,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "input=text,voice, wording=canonical,held_out (interleaved episode by episode when "
         "they share a graph)",
     )
-    graph.add_argument(
+    parser.add_argument(
         "--checkpoint-dir", default="", help="embedded VLA checkpoint (default: the shipped one)"
     )
     graph.add_argument(
@@ -215,7 +215,13 @@ def run_core(args: argparse.Namespace) -> int:
                 "state_fn": env.state_view,
                 "robot": RobotModel.from_urdf(default_urdf_path()),
             }
-        policy = make_policy(args.backend, parse_options(args), **context)
+        options = parse_options(args)
+        if args.backend == "embedded" and "checkpoint_dir" not in options:
+            from vla_ros.tools.graph_session import default_checkpoint_dir
+
+            # as through the graph: --checkpoint-dir, else the shipped checkpoint
+            options["checkpoint_dir"] = args.checkpoint_dir or default_checkpoint_dir()
+        policy = make_policy(args.backend, options, **context)
         if hasattr(policy, "warm_up"):
             policy.warm_up()
         config = ChunkSchedulerConfig(control_rate_hz=control_rate_hz, blend=blend)
