@@ -39,7 +39,7 @@ COMPARE_KEYS = {
     "wording": ("canonical", "held_out"),
 }
 # options of the core loop only (graph mode refuses them rather than ignore them)
-CORE_ONLY = ("option", "options_json", "latency_s", "blend", "control_rate_hz")
+CORE_ONLY = ("option", "options_json", "latency_s", "blend", "control_rate_hz", "safety_filter")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -47,8 +47,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--core",
         action="store_true",
-        help="the ROS-free loop (one process, no safety filter or perception) instead of the "
-        "full graph",
+        help="the ROS-free loop (one process, no perception; the safety filter only with "
+        "--safety-filter) instead of the full graph",
     )
     parser.add_argument("--backend", default="embedded", choices=POLICY_BACKENDS)
     parser.add_argument(
@@ -171,7 +171,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     core.add_argument("--blend", default=None, help="chunk blending (default weighted_average)")
     core.add_argument(
-        "--control-rate-hz", type=float, default=None, help="policy act rate (default 10)"
+        "--control-rate-hz",
+        type=float,
+        default=None,
+        help="policy act rate (default 10; 50 with --safety-filter, as the policy node)",
+    )
+    core.add_argument(
+        "--safety-filter",
+        action="store_const",
+        const=True,
+        default=None,
+        help="put the safety filter between policy and controllers, as the graph does "
+        "(config/safety.yaml; --param safety_filter:NAME:=VALUE overrides; nobody in the cell)",
     )
 
 
@@ -203,7 +214,22 @@ def run_core(args: argparse.Namespace) -> int:
     args.option = args.option or []
     args.options_json = args.options_json or ""
     blend = args.blend or "weighted_average"
-    control_rate_hz = args.control_rate_hz or 10.0
+    filtered = bool(args.safety_filter)
+    control_rate_hz = args.control_rate_hz or (50.0 if filtered else 10.0)
+    safety = None
+    if filtered:
+        from vla_ros.core.policy.filtered_loop import SimSafety, parse_safety_overrides
+
+        prefix = "safety_filter:"
+        other = [item for item in args.param if not item.startswith(prefix)]
+        if other:
+            print(f"vla-ros eval --core: only safety_filter parameters apply, not {other}")
+            return 2
+        overrides = parse_safety_overrides([item[len(prefix) :] for item in args.param])
+        safety = SimSafety(overrides)
+    elif args.param:
+        print("vla-ros eval --core: --param applies with --safety-filter only")
+        return 2
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     env = SimEnv(SimConfig(image_width_px=args.image_width, image_height_px=args.image_height))
     try:
@@ -235,7 +261,26 @@ def run_core(args: argparse.Namespace) -> int:
             else None,
         )
         seeds = list(range(args.first_seed, args.first_seed + args.seeds))
-        summary = evaluate(env, sim_policy, seeds, args.tasks, act_period_s=1.0 / control_rate_hz)
+        episode_fn = None
+        if safety is not None:
+            from vla_ros.core.policy.filtered_loop import run_filtered_episode
+
+            def episode_fn(env: Any, sim_policy: Any, *, seed: int, task: Any) -> Any:
+                result = run_filtered_episode(
+                    env, sim_policy, safety, seed=seed, task=task, control_rate_hz=control_rate_hz
+                )
+                filter_time.append((result.slowed_s, result.stopped_s, result.rejected))
+                return result
+
+        filter_time: list[tuple[float, float, int]] = []
+        summary = evaluate(
+            env,
+            sim_policy,
+            seeds,
+            args.tasks,
+            act_period_s=1.0 / control_rate_hz,
+            episode_fn=episode_fn,
+        )
     finally:
         env.close()
     result = {
@@ -251,6 +296,14 @@ def run_core(args: argparse.Namespace) -> int:
         "refused_chunks": sim_policy.refused_chunks,
         "truncated_chunks": getattr(getattr(policy, "converter", None), "truncations", 0),
     }
+    if safety is not None:
+        result["safety_filter"] = {
+            "control_rate_hz": control_rate_hz,
+            "overrides": [item for item in args.param],
+            "slowed_s_per_episode": [round(t[0], 2) for t in filter_time],
+            "stopped_s_per_episode": [round(t[1], 2) for t in filter_time],
+            "rejected_proposals": int(sum(t[2] for t in filter_time)),
+        }
     text = json.dumps(result, indent=2)
     print(text)
     if args.out:

@@ -111,8 +111,36 @@ class ChunkedSimPolicy:
 
     def act(self, joint_positions: np.ndarray, state: Any) -> tuple[np.ndarray, float]:
         """(arm joint targets, gripper target [m]) for this simulator step."""
-        now = float(self.env.time_s)
         q = np.asarray(joint_positions, dtype=np.float64)
+        out = self._tick(q, float(self.env.time_s))
+        n_arm = len(self.spec.joint_names)
+        if out is None:  # first chunk still "in flight": hold the measured posture
+            return q[:n_arm].copy(), float(q[n_arm]) if q.size > n_arm else 0.0
+        gripper = float(out.action[n_arm]) if self.spec.has_gripper else float(q[n_arm])
+        return out.action[:n_arm].copy(), gripper
+
+    def propose(
+        self, joint_positions: np.ndarray, points: int, first_time_s: float
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """What the policy node publishes at this tick: (times_s, rows) of the current action
+        at `first_time_s` and up to `points` - 1 queued ones a chunk step apart, arm joints
+        plus the gripper column (core.policy.session.trajectory_rows); None before the first
+        chunk (the node publishes nothing then)."""
+        from vla_ros.core.policy.session import trajectory_rows
+
+        now = float(self.env.time_s)
+        out = self._tick(np.asarray(joint_positions, dtype=np.float64), now)
+        if out is None:
+            return None
+        step = self.spec.step_duration_s
+        ahead = self.scheduler.committed(now + step, step, points - 1) if points > 1 else None
+        return trajectory_rows(
+            out.action, ahead, self.spec, with_gripper=True, first_time_s=first_time_s
+        )
+
+    def _tick(self, q: np.ndarray, now: float) -> Any:
+        """Deliver a chunk whose latency has passed, request one when due, tick the
+        scheduler: its TickOutput, or None while the first chunk is in flight."""
         if self._pending is not None and self._pending[0] <= now + 1e-9:
             self.scheduler.add_chunk(self._pending[1], now)
             self._pending = None
@@ -140,12 +168,7 @@ class ChunkedSimPolicy:
                     self.scheduler.add_chunk(chunk, now)
                 else:
                     self._pending = (now + latency, chunk)
-        out = self.scheduler.tick(now)
-        n_arm = len(self.spec.joint_names)
-        if out is None:  # first chunk still "in flight": hold the measured posture
-            return q[:n_arm].copy(), float(q[n_arm]) if q.size > n_arm else 0.0
-        gripper = float(out.action[n_arm]) if self.spec.has_gripper else float(q[n_arm])
-        return out.action[:n_arm].copy(), gripper
+        return self.scheduler.tick(now)
 
 
 @dataclass(frozen=True)
@@ -171,8 +194,10 @@ def evaluate(
     *,
     act_period_s: float = 0.1,
     confidence: float = 0.95,
+    episode_fn: Callable[..., Any] | None = None,
 ) -> EvaluationSummary:
-    """Run every (seed, task) episode with core.sim.rollout.run_episode; summarise success."""
+    """Run every (seed, task) episode with core.sim.rollout.run_episode (or `episode_fn(env,
+    sim_policy, seed=, task=)`, e.g. the safety filter's loop); summarise success."""
     from vla_ros.core.sim.rollout import run_episode
 
     per_task: dict[str, list[int]] = {}
@@ -180,7 +205,12 @@ def evaluate(
     outcomes = []
     for task in tasks:
         for seed in seeds:
-            result = run_episode(env, sim_policy, seed=seed, task=task, act_period_s=act_period_s)
+            if episode_fn is not None:
+                result = episode_fn(env, sim_policy, seed=seed, task=task)
+            else:
+                result = run_episode(
+                    env, sim_policy, seed=seed, task=task, act_period_s=act_period_s
+                )
             counts = per_task.setdefault(result.info.task.family, [0, 0])
             counts[0] += int(result.success)
             counts[1] += 1
