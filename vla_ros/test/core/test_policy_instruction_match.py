@@ -167,7 +167,19 @@ def test_unseen_wordings_match_a_training_wording_of_the_same_task(shipped_bank,
         assert match.matched, f"'{wording}' matched nothing (best {match.similarity:.3f})"
         if owner[match.wording] != text:
             wrong.append((wording, match.wording))
+        # canonical: the instruction itself, found through the nearest wording's arguments
+        canonical = shipped_bank.match(wording, vector, 0.8, canonical=True)
+        assert canonical.matched and canonical.wording == normalise_instruction(text), wording
+        assert canonical.similarity == match.similarity
+        assert canonical.nearest in ("", match.wording)
     assert not wrong, wrong[:5]
+    # a canonical instruction is its own canonical wording; a training paraphrase maps to it
+    for text in instructions[:3]:
+        exact = shipped_bank.match(text, encoder.encode(text), 0.8, canonical=True)
+        assert exact.wording == normalise_instruction(text) and exact.nearest == ""
+    paraphrase = training_wordings([instructions[0]])[-1]
+    mapped = shipped_bank.match(paraphrase, encoder.encode(paraphrase), 0.8, canonical=True)
+    assert mapped.wording == normalise_instruction(instructions[0])
     # without the argument check (a bank that knows no instructions) word order gets lost
     plain = WordingBank(shipped_bank.wordings, shipped_bank.embeddings)
     swapped = [
@@ -209,6 +221,14 @@ def test_policy_conditions_on_the_matched_wording(tmp_path, encoder):
     near = policy.instruction_embedding("could you grasp the red cube for me")
     assert policy.last_match.matched
     np.testing.assert_array_equal(near, bank.embeddings[policy.last_match.index])
+    # these two instructions share no argument words, so no wording has a unique canonical
+    # instruction: the nearest wording stays (the shipped bank's case is tested above)
+    assert policy.last_match.nearest == ""
+    nearest_only = make_policy(
+        "embedded", {**options, "instruction_match_canonical": False}, text_encoder=encoder
+    )
+    nearest_only.instruction_embedding("could you grasp the red cube for me")
+    assert nearest_only.last_match == policy.last_match
     far = policy.instruction_embedding("make me a coffee")
     assert not policy.last_match.matched
     np.testing.assert_array_equal(far, encoder.encode("make me a coffee"))

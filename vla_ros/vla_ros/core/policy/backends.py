@@ -38,6 +38,8 @@ class EmbeddedConfig:
     instruction_match: bool = True
     # cosine; below it the text is read as is
     instruction_match_min_similarity: float = DEFAULT_MIN_SIMILARITY
+    # a matched wording acts as the canonical instruction it paraphrases (same arguments)
+    instruction_match_canonical: bool = True
 
     def __post_init__(self) -> None:
         if not self.checkpoint_dir:
@@ -237,4 +239,5 @@ def make_embedded(config: EmbeddedConfig, text_encoder: Any = None) -> Policy:
         seed=config.seed,
         bank=bank,
         min_similarity=config.instruction_match_min_similarity,
+        canonical=config.instruction_match_canonical,
     )

@@ -18,6 +18,12 @@ bowl/plate; derived from the instructions, see `argument_words`). A wording matc
 training wording with the same arguments in the same order; when none is close enough the
 instruction is read as it is ("put the red cube in the drawer" does not become "... in the
 bowl"). `InstructionMatch` says what was matched, so that nodes can report it.
+
+With `canonical`, a matched wording is replaced by the canonical instruction it paraphrases
+(the one instruction with the same arguments: in the shipped bank every argument sequence
+belongs to exactly one instruction). The policy then acts on every accepted wording exactly as
+it acts on the canonical one, its best-trained wording. The match itself is unchanged: the
+nearest training wording must still be close enough.
 """
 
 from __future__ import annotations
@@ -46,6 +52,7 @@ class InstructionMatch:
     similarity: float  # cosine similarity of the two (1.0 for an exact training wording)
     matched: bool  # True when the bank's wording replaced the instruction
     index: int = -1  # the wording's row in the bank when matched
+    nearest: str = ""  # the nearest training wording, when `wording` is its canonical one
 
 
 def words_of(text: str) -> tuple[str, ...]:
@@ -103,6 +110,13 @@ class WordingBank:
         for row, wording in enumerate(self.wordings):
             groups.setdefault(self.arguments_of(wording), []).append(row)
         self._rows = {key: np.asarray(rows) for key, rows in groups.items()}
+        # argument sequence -> the row of the one canonical instruction that has it
+        row_of = {wording: row for row, wording in enumerate(self.wordings)}
+        owners: dict[tuple[str, ...], list[int]] = {}
+        for text in self.instructions:
+            if text in row_of:
+                owners.setdefault(self.arguments_of(text), []).append(row_of[text])
+        self._canonical = {key: rows[0] for key, rows in owners.items() if len(rows) == 1}
 
     def arguments_of(self, text: str) -> tuple[str, ...]:
         """The argument words of `text` in order (empty without canonical instructions)."""
@@ -112,9 +126,15 @@ class WordingBank:
         return len(self.wordings)
 
     def match(
-        self, instruction: str, embedding: np.ndarray, min_similarity: float
+        self,
+        instruction: str,
+        embedding: np.ndarray,
+        min_similarity: float,
+        canonical: bool = False,
     ) -> InstructionMatch:
-        """The nearest training wording of `instruction` (its embedding given), if close enough."""
+        """The nearest training wording of `instruction` (its embedding given), if close enough;
+        with `canonical`, then the canonical instruction with the same arguments, if the bank
+        has exactly one."""
         if not 0.0 <= min_similarity <= 1.0:
             raise ValueError(f"min_similarity must be in [0, 1], got {min_similarity}")
         vector = np.asarray(embedding, dtype=np.float32).reshape(-1)
@@ -128,6 +148,10 @@ class WordingBank:
         best = int(rows[np.argmax(similarities[rows])])
         similarity = float(similarities[best])
         if similarity >= min_similarity:
+            row = self._canonical.get(self.arguments_of(text)) if canonical else None
+            if row is not None and row != best:
+                nearest = self.wordings[best]
+                return InstructionMatch(text, self.wordings[row], similarity, True, row, nearest)
             return InstructionMatch(text, self.wordings[best], similarity, True, best)
         return InstructionMatch(text, text, similarity, False)
 

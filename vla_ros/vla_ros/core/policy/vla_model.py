@@ -447,6 +447,7 @@ class VlaPolicy:
         seed: int = 0,
         bank: WordingBank | None = None,
         min_similarity: float = DEFAULT_MIN_SIMILARITY,
+        canonical: bool = True,
     ) -> None:
         if not 0.0 <= min_similarity <= 1.0:
             raise ValueError(f"min_similarity must be in [0, 1], got {min_similarity}")
@@ -456,6 +457,7 @@ class VlaPolicy:
         # instruction matching: condition on the nearest training wording (instruction_match)
         self.bank = bank
         self.min_similarity = min_similarity
+        self.canonical = canonical  # a matched wording acts as its canonical instruction
         self._bank_checked = False
         self.last_match: InstructionMatch | None = None
         self._matched: tuple[str, np.ndarray] | None = None  # (instruction, its embedding)
@@ -497,14 +499,15 @@ class VlaPolicy:
                     " set instruction_match false or rebuild the bank"
                 )
             self._bank_checked = True
-        match = self.bank.match(instruction, own, self.min_similarity)
+        match = self.bank.match(instruction, own, self.min_similarity, self.canonical)
         if self.last_match is None or match.instruction != self.last_match.instruction:
             if match.matched:
                 log.info(
-                    "instruction '%s' -> acting on the training wording '%s' (similarity %.3f)",
+                    "instruction '%s' -> acting on the training wording '%s' (similarity %.3f%s)",
                     match.instruction,
                     match.wording,
                     match.similarity,
+                    f" to '{match.nearest}'" if match.nearest else "",
                 )
             else:
                 log.warning(
