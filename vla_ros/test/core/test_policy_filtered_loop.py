@@ -91,6 +91,7 @@ def test_eval_core_with_the_safety_filter_reports_what_the_filter_did(tmp_path):
         assert summary["episodes"] == 1
         assert summary["safety_filter"]["control_rate_hz"] == 50.0
         assert summary["safety_filter"]["rejected_proposals"] == 0
+        assert summary["safety_filter"]["rejections"] == []
         slowed[name] = summary["safety_filter"]["slowed_s_per_episode"][0]
         if name == "shipped":
             assert summary["per_task"]["pick"] == [1, 1]

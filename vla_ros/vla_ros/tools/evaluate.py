@@ -261,25 +261,24 @@ def run_core(args: argparse.Namespace) -> int:
             else None,
         )
         seeds = list(range(args.first_seed, args.first_seed + args.seeds))
-        episode_fn = None
-        if safety is not None:
+        filtered_results: list[Any] = []
+
+        def through_filter(env: Any, sim_policy: Any, *, seed: int, task: Any) -> Any:
             from vla_ros.core.policy.filtered_loop import run_filtered_episode
 
-            def episode_fn(env: Any, sim_policy: Any, *, seed: int, task: Any) -> Any:
-                result = run_filtered_episode(
-                    env, sim_policy, safety, seed=seed, task=task, control_rate_hz=control_rate_hz
-                )
-                filter_time.append((result.slowed_s, result.stopped_s, result.rejected))
-                return result
+            result = run_filtered_episode(
+                env, sim_policy, safety, seed=seed, task=task, control_rate_hz=control_rate_hz
+            )
+            filtered_results.append(result)
+            return result
 
-        filter_time: list[tuple[float, float, int]] = []
         summary = evaluate(
             env,
             sim_policy,
             seeds,
             args.tasks,
             act_period_s=1.0 / control_rate_hz,
-            episode_fn=episode_fn,
+            episode_fn=through_filter if safety is not None else None,
         )
     finally:
         env.close()
@@ -300,9 +299,10 @@ def run_core(args: argparse.Namespace) -> int:
         result["safety_filter"] = {
             "control_rate_hz": control_rate_hz,
             "overrides": [item for item in args.param],
-            "slowed_s_per_episode": [round(t[0], 2) for t in filter_time],
-            "stopped_s_per_episode": [round(t[1], 2) for t in filter_time],
-            "rejected_proposals": int(sum(t[2] for t in filter_time)),
+            "slowed_s_per_episode": [round(r.slowed_s, 2) for r in filtered_results],
+            "stopped_s_per_episode": [round(r.stopped_s, 2) for r in filtered_results],
+            "rejected_proposals": sum(r.rejected for r in filtered_results),
+            "rejections": sorted({why for r in filtered_results for why in r.rejections}),
         }
     text = json.dumps(result, indent=2)
     print(text)

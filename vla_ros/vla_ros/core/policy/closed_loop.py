@@ -26,6 +26,7 @@ from vla_ros.core.chunking import (
 )
 from vla_ros.core.evaluation_stats import wilson_interval
 from vla_ros.core.policy.interface import WRIST_IMAGE_KEY, ActionChunk, Observation, Policy
+from vla_ros.core.policy.session import trajectory_rows
 from vla_ros.core.policy.tool_pose import ToolPoseIkError
 
 __all__ = [
@@ -126,8 +127,6 @@ class ChunkedSimPolicy:
         at `first_time_s` and up to `points` - 1 queued ones a chunk step apart, arm joints
         plus the gripper column (core.policy.session.trajectory_rows); None before the first
         chunk (the node publishes nothing then)."""
-        from vla_ros.core.policy.session import trajectory_rows
-
         now = float(self.env.time_s)
         out = self._tick(np.asarray(joint_positions, dtype=np.float64), now)
         if out is None:

@@ -51,26 +51,20 @@ class SimSafety:
     robot from its `robot_config`. `make()` gives a fresh filter (one per episode)."""
 
     def __init__(self, overrides: Mapping[str, Any] | None = None, config_file: str = "") -> None:
+        from vla_ros.core.params import flatten_parameters, unflatten_parameters
         from vla_ros.core.resources import resource_path, share_dir
         from vla_ros.core.robot_config import RobotConfig
         from vla_ros.core.safety.build import read_parameters, split_parameters
 
         path = config_file or str(resource_path("config", "safety.yaml"))
-        params = read_parameters(path)
-        unknown = []
-        for name, value in (overrides or {}).items():
-            # dotted names into the nested parameters, as ROS names them (ssm.max_robot_...)
-            *groups, leaf = name.split(".")
-            node: Any = params
-            for group in groups:
-                node = node.get(group) if isinstance(node, dict) else None
-            if not isinstance(node, dict) or leaf not in node:
-                unknown.append(name)
-            else:
-                node[leaf] = value
+        # dotted names, as ROS names the nested parameters (ssm.max_robot_speed_m_s)
+        flat = flatten_parameters(read_parameters(path))
+        unknown = sorted(set(overrides or {}) - set(flat))
         if unknown:
-            raise ValueError(f"unknown safety_filter parameters: {sorted(unknown)}")
-        self.settings = split_parameters(params)  # ValueError: as the node refuses to start
+            raise ValueError(f"unknown safety_filter parameters: {unknown}")
+        flat.update(overrides or {})
+        # ValueError here: as the node refuses to start
+        self.settings = split_parameters(unflatten_parameters(flat))
         robot_config = RobotConfig.from_yaml(share_dir() / self.settings.node["robot_config"])
         self.robot = robot_config.load_model()
         if self.settings.node.get("output_mode", "joint_trajectory") != "joint_trajectory":
@@ -128,7 +122,6 @@ def run_filtered_episode(
     n_arm = len(ARM_JOINTS)
     steps, slowed_s, stopped_s, rejected = 0, 0.0, 0.0, 0
     rejections: dict[str, None] = {}
-    start_s = float(env.time_s)
     while True:
         # the filter's clock: simulated time, offset so that no stamp is 0 ("unstamped")
         now = float(env.time_s) + _FILTER_CLOCK_OFFSET_S
@@ -175,7 +168,7 @@ def run_filtered_episode(
     return FilteredEpisodeResult(
         info=info,
         success=bool(success),
-        duration_s=float(env.time_s) - start_s,
+        duration_s=float(env.episode_time_s),
         steps=steps,
         slowed_s=slowed_s,
         stopped_s=stopped_s,

@@ -280,12 +280,12 @@ class SafetyFilter:
         if self._target_arcs is None or self._progress is None:
             return out
         sample_times, s = self._progress
-        arcs = self._target_arcs[:count]
+        arcs = self._target_arcs  # one per planned target: `count` of them
         tolerance = 1e-6
         first = np.searchsorted(s, arcs - tolerance, side="left")  # s is non-decreasing
         hit = first < len(s)
-        out[: len(arcs)][hit] = sample_times[first[hit]]
-        out[: len(arcs)][arcs <= tolerance] = 0.0
+        out[hit] = sample_times[first[hit]]
+        out[arcs <= tolerance] = 0.0
         return out
 
     def filter_twist(self, command: TwistCommand, now_s: float) -> FilterResult:
