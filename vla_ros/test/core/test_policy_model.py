@@ -80,6 +80,35 @@ def test_policies_agree_across_runtimes_and_reset_restarts_noise(exported, encod
     np.testing.assert_allclose(by_torch.infer(obs).actions, first.actions)
 
 
+def test_noise_scale_zero_is_deterministic_and_scales_the_flow_noise(exported, encoder):
+    directory, config = exported
+    if config.head != "flow":
+        pytest.skip("the token head draws no noise")
+    runtime = OnnxRuntime(directory / "model.onnx")
+    obs = observation(config.spec)
+    # scale 0: every seed gives the same chunk, and it is the chunk from all-zero noise
+    chunks = [
+        VlaPolicy(config, runtime, text_encoder=encoder, seed=s, noise_scale=0.0).infer(obs)
+        for s in range(3)
+    ]
+    for chunk in chunks[1:]:
+        np.testing.assert_allclose(chunk.actions, chunks[0].actions)
+    inputs = VlaPolicy(config, runtime, text_encoder=encoder, noise_scale=0.0).prepare(obs, None)
+    assert not inputs["noise"].any()
+    # scale 0.5 halves the draw the default scale makes from the same seed
+    half = VlaPolicy(config, runtime, text_encoder=encoder, seed=4, noise_scale=0.5)
+    full = VlaPolicy(config, runtime, text_encoder=encoder, seed=4)
+    np.testing.assert_allclose(
+        half.prepare(obs, None)["noise"], 0.5 * full.prepare(obs, None)["noise"], rtol=1e-6
+    )
+    assert not np.allclose(half.infer(obs).actions, full.infer(obs).actions)
+    for bad in (-0.1, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="noise_scale"):
+            VlaPolicy(config, runtime, text_encoder=encoder, noise_scale=bad)
+        with pytest.raises(ValueError, match="noise_scale"):
+            make_policy("embedded", {"checkpoint_dir": str(directory), "noise_scale": bad})
+
+
 def test_prefix_conditioning_continues_the_committed_actions(tmp_path, encoder):
     config = random_checkpoint(tmp_path, head="flow")
     _, net = load_checkpoint(tmp_path)

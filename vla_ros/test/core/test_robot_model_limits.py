@@ -106,6 +106,50 @@ def test_limit_arrays_are_read_only():
 
 
 @pytest.mark.parametrize("name", ROBOTS)
+def test_acceleration_capability_is_what_the_efforts_allow(name):
+    import pinocchio as pin
+
+    model = robot_model(name)
+    rng = np.random.default_rng(3)
+    data = model.pin_model.createData()
+    arm_v = [
+        model.pin_model.joints[model.pin_model.getJointId(j)].idx_v for j in model.joint_names
+    ]
+    for _ in range(20):
+        q = model.random_configuration(rng)
+        capability = model.acceleration_capability(q)
+        assert np.all(np.isfinite(capability)) and np.all(capability > 0)
+        qf = model.full_configuration(q)
+        gravity = pin.computeGeneralizedGravity(model.pin_model, data, qf)[arm_v]
+        for i, a in enumerate(capability):
+            # inverse dynamics (independent of the crba formula): torques to accelerate joint
+            # i alone by a from rest, gravity included
+            acc = np.zeros(model.pin_model.nv)
+            acc[arm_v[i]] = a
+            tau = pin.rnea(model.pin_model, data, qf, np.zeros(model.pin_model.nv), acc)[arm_v]
+            assert np.all(np.abs(tau) <= model.limits.effort_nm + 1e-6)
+            # tight: one joint's effort is used up (gravity and inertia counted apart)
+            inertial = np.abs(tau - gravity)
+            used = (np.abs(gravity) + inertial) / model.limits.effort_nm
+            assert used.max() == pytest.approx(1.0, rel=1e-6)
+
+
+@pytest.mark.parametrize("name", ROBOTS)
+def test_declared_accelerations_leave_a_margin_below_what_the_efforts_allow(name):
+    # the robot's YAML declares acceleration limits for the safety filter; the arm must be
+    # able to follow them everywhere in its range, with a payload and model error to spare
+    model = robot_model(name)
+    rng = np.random.default_rng(0)
+    worst = np.min(
+        [model.acceleration_capability(model.random_configuration(rng)) for _ in range(300)],
+        axis=0,
+    )
+    declared = model.limits.acceleration_rad_s2
+    assert np.all(np.isfinite(declared))
+    assert np.all(declared <= 0.3 * worst), (declared, worst)
+
+
+@pytest.mark.parametrize("name", ROBOTS)
 def test_named_states_come_from_the_srdf(name):
     model = robot_model(name)
     srdf = ET.parse(srdf_path(name)).getroot()

@@ -76,8 +76,18 @@ def test_limits_lower_wins():
     yaml_cap = safety.config.joint_limits.max_joint_velocity_rad_s
     urdf = model.limits.velocity_rad_s
     np.testing.assert_allclose(safety.limits.velocity_rad_s, np.minimum(urdf, yaml_cap))
-    accel = np.minimum(model.limits.acceleration_rad_s2, 8.0)
+    cap = safety.config.joint_limits.max_joint_acceleration_rad_s2
+    accel = np.minimum(model.limits.acceleration_rad_s2, cap)
     np.testing.assert_allclose(safety.limits.acceleration_rad_s2, accel)
+    # a cap between the robot's own limits: it binds on some joints only
+    config = safety_config()
+    tighter = replace(
+        config, joint_limits=replace(config.joint_limits, max_joint_acceleration_rad_s2=18.0)
+    )
+    capped, _, _ = make_filter("vla_arm6", tighter)
+    own = model.limits.acceleration_rad_s2
+    assert np.any(own < 18.0) and np.any(own > 18.0)
+    np.testing.assert_allclose(capped.limits.acceleration_rad_s2, np.minimum(own, 18.0))
     margin = safety.config.joint_limits.position_margin_rad
     np.testing.assert_allclose(safety.limits.upper_rad, model.limits.upper_rad - margin)
 

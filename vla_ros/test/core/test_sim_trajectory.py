@@ -105,6 +105,27 @@ def test_new_trajectory_replaces_old_from_now():
     np.testing.assert_allclose(sp[1.5], [0.0, 1.0], atol=1e-9)
 
 
+def test_a_spliced_trajectory_continues_with_the_set_points_own_velocity():
+    # q(t) = t^2 on both joints, as samples with velocities 2t, every 0.1 s; a second
+    # trajectory, sent at t = 0.5 (as the safety filter re-plans), continues the same
+    # parabola from 0.6 s. The executor prepends its set-point and its velocity at 0.5; the
+    # spline's own velocity there (1.0) keeps it on the parabola, where the last 10 ms step's
+    # average velocity (0.99) would bend it.
+    ex = make("cubic")
+
+    def samples(times):
+        return times, np.stack([times**2] * 2, axis=1), np.stack([2 * times] * 2, axis=1)
+
+    times, pos, vel = samples(np.arange(1, 11) * 0.1)
+    ex.set_trajectory(times, pos, vel, start_time_s=0.0, now_s=0.0)
+    run(ex, 0.0, 0.5)
+    times, pos, vel = samples(np.arange(6, 11) * 0.1)
+    ex.set_trajectory(times - 0.5, pos, vel, start_time_s=0.5, now_s=0.5)
+    after = run(ex, 0.5, 1.0)
+    for t, q in after.items():
+        np.testing.assert_allclose(q, [t**2, t**2], atol=1e-9)
+
+
 def test_stale_and_malformed_trajectories_are_rejected_and_motion_kept():
     ex = make("linear")
     ex.set_trajectory(np.array([1.0]), np.array([[1.0, 1.0]]), None, start_time_s=0.0, now_s=0.0)

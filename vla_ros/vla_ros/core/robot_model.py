@@ -480,6 +480,29 @@ class RobotModel:
         _, jac = self._pose_and_jacobian(self.full_configuration(q, gripper=gripper), fid)
         return jac
 
+    def acceleration_capability(
+        self, q: npt.ArrayLike, *, gripper: npt.ArrayLike | None = None
+    ) -> FloatArray:
+        """(dof,) the largest acceleration of each group joint alone, from rest at q, that the
+        URDF effort limits allow [rad/s², or m/s²].
+
+        Accelerating joint i by a needs the torques M[:, i] * a on every joint (the inertia
+        matrix's column, joints coupled through the links), on top of holding the arm against
+        gravity. So a_i = min_j (effort_j - |g_j(q)|) / |M_ji(q)|; 0 where gravity alone takes
+        a joint's whole effort, inf where no joint's effort is known. A robot's declared
+        acceleration limits should sit well below this over its workspace.
+        """
+        pin = _pin()
+        qf = self.full_configuration(q, gripper=gripper)
+        inertia = pin.crba(self.pin_model, self._data, qf)
+        inertia = np.triu(inertia) + np.triu(inertia, 1).T  # crba fills the upper triangle
+        gravity = np.asarray(pin.computeGeneralizedGravity(self.pin_model, self._data, qf))
+        columns = np.abs(inertia[np.ix_(self._arm_v, self._arm_v)])
+        spare = np.maximum(self.limits.effort_nm - np.abs(gravity[self._arm_v]), 0.0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            per_joint = np.where(columns > 1e-12, spare[:, None] / columns, np.inf)
+        return np.asarray(np.min(per_joint, axis=0), dtype=np.float64)
+
     def base_pose_in_root(self) -> FloatArray:
         """4x4 pose of the base frame in the URDF root link (identity when the base is the
         root; joints above the base are held at their neutral positions)."""

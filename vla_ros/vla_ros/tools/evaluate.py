@@ -39,7 +39,15 @@ COMPARE_KEYS = {
     "wording": ("canonical", "held_out"),
 }
 # options of the core loop only (graph mode refuses them rather than ignore them)
-CORE_ONLY = ("option", "options_json", "latency_s", "blend", "control_rate_hz", "safety_filter")
+CORE_ONLY = (
+    "option",
+    "options_json",
+    "latency_s",
+    "blend",
+    "scheduler",
+    "control_rate_hz",
+    "safety_filter",
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -171,6 +179,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     core.add_argument("--blend", default=None, help="chunk blending (default weighted_average)")
     core.add_argument(
+        "--scheduler",
+        action="append",
+        default=None,
+        metavar="NAME=VALUE",
+        help="chunk scheduler setting (ChunkSchedulerConfig), e.g. refill_fraction=0.8",
+    )
+    core.add_argument(
         "--control-rate-hz",
         type=float,
         default=None,
@@ -214,6 +229,11 @@ def run_core(args: argparse.Namespace) -> int:
     args.option = args.option or []
     args.options_json = args.options_json or ""
     blend = args.blend or "weighted_average"
+    try:
+        scheduler_settings = parse_scheduler_settings(args.scheduler or [])
+    except ValueError as exc:
+        print(f"vla-ros eval --core: {exc}")
+        return 2
     filtered = bool(args.safety_filter)
     control_rate_hz = args.control_rate_hz or (50.0 if filtered else 10.0)
     safety = None
@@ -250,7 +270,9 @@ def run_core(args: argparse.Namespace) -> int:
         policy = make_policy(args.backend, options, **context)
         if hasattr(policy, "warm_up"):
             policy.warm_up()
-        config = ChunkSchedulerConfig(control_rate_hz=control_rate_hz, blend=blend)
+        config = ChunkSchedulerConfig(
+            control_rate_hz=control_rate_hz, blend=blend, **scheduler_settings
+        )
         sim_policy = ChunkedSimPolicy(
             policy,
             env,
@@ -288,6 +310,7 @@ def run_core(args: argparse.Namespace) -> int:
         "seeds": seeds,
         "latency_s": args.latency_s,
         "blend": blend,
+        "scheduler": scheduler_settings,
         "wording": args.wording,
         "measured_latency_ms_mean": 1000.0
         * sum(sim_policy.latencies_s)
@@ -309,6 +332,30 @@ def run_core(args: argparse.Namespace) -> int:
     if args.out:
         Path(args.out).write_text(text + "\n")
     return 0
+
+
+def parse_scheduler_settings(items: list[str]) -> dict[str, float]:
+    """`NAME=VALUE` items -> numeric ChunkSchedulerConfig fields (blend and the control rate
+    have their own options)."""
+    from vla_ros.core.chunking import ChunkSchedulerConfig
+
+    numeric = {
+        f.name
+        for f in dataclasses.fields(ChunkSchedulerConfig)
+        if f.name not in ("blend", "underrun", "control_rate_hz")
+    }
+    settings: dict[str, float] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or name not in numeric:
+            raise ValueError(
+                f"--scheduler {item!r}: expected NAME=VALUE, NAME one of {sorted(numeric)}"
+            )
+        try:
+            settings[name] = int(value) if name == "rate_memory" else float(value)
+        except ValueError:
+            raise ValueError(f"--scheduler {item!r}: {value!r} is not a number") from None
+    return settings
 
 
 def _paraphrase(instruction: str, rng: Any) -> str:

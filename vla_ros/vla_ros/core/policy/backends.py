@@ -32,6 +32,9 @@ class EmbeddedConfig:
     num_threads: int = 2  # CPU threads for inference
     flow_steps: int = 0  # Euler steps of the flow head; 0 keeps the checkpoint's
     seed: int = 0  # noise seed (reset() restarts the sequence)
+    # flow head: the initial noise's standard deviation (1 samples the learned distribution;
+    # below 1 samples nearer its mode, 0 is deterministic)
+    noise_scale: float = 1.0
     export_if_missing: bool = True  # "onnx": export model.onnx from the weights if absent
     # condition on the nearest training wording of the instruction (the checkpoint's
     # instruction_bank.safetensors; see core.policy.instruction_match); no bank: no matching
@@ -50,6 +53,8 @@ class EmbeddedConfig:
             raise ValueError(f"runtime must be 'onnx' or 'torch', got '{self.runtime}'")
         if self.num_threads < 1 or self.flow_steps < 0:
             raise ValueError("num_threads must be >= 1 and flow_steps >= 0")
+        if not (math.isfinite(self.noise_scale) and self.noise_scale >= 0.0):
+            raise ValueError(f"noise_scale must be >= 0, got {self.noise_scale}")
 
 
 @dataclass(frozen=True)
@@ -237,6 +242,7 @@ def make_embedded(config: EmbeddedConfig, text_encoder: Any = None) -> Policy:
         runtime,
         text_encoder=text_encoder,
         seed=config.seed,
+        noise_scale=config.noise_scale,
         bank=bank,
         min_similarity=config.instruction_match_min_similarity,
         canonical=config.instruction_match_canonical,

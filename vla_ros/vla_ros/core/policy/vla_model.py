@@ -448,9 +448,12 @@ class VlaPolicy:
         bank: WordingBank | None = None,
         min_similarity: float = DEFAULT_MIN_SIMILARITY,
         canonical: bool = True,
+        noise_scale: float = 1.0,
     ) -> None:
         if not 0.0 <= min_similarity <= 1.0:
             raise ValueError(f"min_similarity must be in [0, 1], got {min_similarity}")
+        if not (math.isfinite(noise_scale) and noise_scale >= 0.0):
+            raise ValueError(f"noise_scale must be >= 0, got {noise_scale}")
         self.config = config
         self.runtime = runtime
         self.text_encoder = text_encoder or TextEncoder()
@@ -463,6 +466,7 @@ class VlaPolicy:
         self._matched: tuple[str, np.ndarray] | None = None  # (instruction, its embedding)
         self._seed = seed
         self._rng = np.random.default_rng(seed)
+        self.noise_scale = noise_scale  # the flow head's initial-noise standard deviation
         # tool_pose: the network's rows are tool poses, turned into joint rows by IK here
         self.converter = config.tool_pose_converter() if config.tool_pose else None
 
@@ -538,7 +542,9 @@ class VlaPolicy:
             "images": preprocess_images(observation, spec),
             "state": state[None].astype(np.float32),
             "lang": self.instruction_embedding(observation.instruction)[None],
-            "noise": self._rng.standard_normal(chunk_shape).astype(np.float32),
+            "noise": (self.noise_scale * self._rng.standard_normal(chunk_shape)).astype(
+                np.float32
+            ),
             "prefix": np.zeros(chunk_shape, dtype=np.float32),
             "prefix_mask": np.zeros((1, spec.chunk_length, 1), dtype=np.float32),
         }

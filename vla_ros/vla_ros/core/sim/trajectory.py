@@ -67,6 +67,9 @@ class TrajectoryExecutor:
             np.asarray(initial_positions, dtype=np.float64).reshape(n), self._lower, self._upper
         )
         self._velocity = np.zeros(n)
+        # the set-point's velocity at this instant (the spline's derivative), where a new
+        # trajectory is spliced on, as joint_trajectory_controller splices from its desired state
+        self._splice_velocity = np.zeros(n)
         self._active: _Trajectory | None = None
         self._pending: _Trajectory | None = None
         self._target: np.ndarray | None = None  # forward (direct position) command
@@ -94,6 +97,7 @@ class TrajectoryExecutor:
             np.asarray(positions, dtype=np.float64), self._lower, self._upper
         )
         self._velocity = np.zeros_like(self._reference)
+        self._splice_velocity = np.zeros_like(self._reference)
         self._active = self._pending = None
         self._target = None
 
@@ -158,7 +162,7 @@ class TrajectoryExecutor:
             times = np.concatenate([[0.0], times])
             pos = np.vstack([self._reference, pos])
             if vel is not None:
-                vel = np.vstack([self._velocity, vel])
+                vel = np.vstack([self._splice_velocity, vel])
         if vel is None:
             vel = (
                 _estimate_velocities(times, pos)
@@ -167,31 +171,40 @@ class TrajectoryExecutor:
             )
         self._active = _Trajectory(trajectory.start_time_s, times, pos, vel)
 
-    def _sample(self, now_s: float) -> np.ndarray | None:
+    def _sample(self, now_s: float) -> tuple[np.ndarray | None, np.ndarray]:
+        """The set-point the command asks for at `now_s`, and its velocity there."""
         trajectory = self._active
+        still = np.zeros_like(self._reference)
         if trajectory is None:
-            return self._target
+            return self._target, still
         tau = now_s - trajectory.start_time_s
         times, pos, vel = trajectory.times_s, trajectory.positions, trajectory.velocities
         if tau >= times[-1]:
             self._active = None
             self._target = pos[-1].copy()
-            return self._target
+            return self._target, still
         if tau <= times[0]:
-            return pos[0]
+            return pos[0], still
         i = int(np.searchsorted(times, tau, side="right")) - 1
         duration = times[i + 1] - times[i]
         s = (tau - times[i]) / duration
         if self._interpolation == "linear":
-            return pos[i] + s * (pos[i + 1] - pos[i])
-        # cubic Hermite basis
+            rate = (pos[i + 1] - pos[i]) / duration
+            return pos[i] + s * (pos[i + 1] - pos[i]), rate
+        # cubic Hermite basis and its derivative
         h00 = 2 * s**3 - 3 * s**2 + 1
         h10 = s**3 - 2 * s**2 + s
         h01 = -2 * s**3 + 3 * s**2
         h11 = s**3 - s**2
-        return (
+        position = (
             h00 * pos[i] + h10 * duration * vel[i] + h01 * pos[i + 1] + h11 * duration * vel[i + 1]
         )
+        rate = (
+            (6 * s**2 - 6 * s) * (pos[i] - pos[i + 1]) / duration
+            + (3 * s**2 - 4 * s + 1) * vel[i]
+            + (3 * s**2 - 2 * s) * vel[i + 1]
+        )
+        return position, rate
 
     def update(self, now_s: float, dt_s: float) -> np.ndarray:
         """Advance to `now_s` (one controller period `dt_s` later) and return the set-point."""
@@ -199,10 +212,14 @@ class TrajectoryExecutor:
             raise ValueError(f"dt_s must be > 0, got {dt_s}")
         if self._pending is not None and self._pending.start_time_s <= now_s:
             self._activate(now_s)
-        desired = self._sample(now_s)
+        desired, rate = self._sample(now_s)
         previous = self._reference
         if desired is not None:
             step = np.clip(desired - previous, -self._vmax * dt_s, self._vmax * dt_s)
             self._reference = np.clip(previous + step, self._lower, self._upper)
         self._velocity = (self._reference - previous) / dt_s
+        # where the set-point follows the spline, a new trajectory continues with the spline's
+        # velocity; where it is clamped (velocity or position limit), with the clamped motion's
+        on_spline = desired is not None and np.allclose(self._reference, desired, atol=1e-12)
+        self._splice_velocity = rate if on_spline else self._velocity.copy()
         return self._reference.copy()
