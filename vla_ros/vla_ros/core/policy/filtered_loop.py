@@ -25,7 +25,16 @@ from typing import Any
 
 from vla_ros.core.policy.closed_loop import ChunkedSimPolicy
 
-__all__ = ["FilteredEpisodeResult", "SimSafety", "parse_safety_overrides", "run_filtered_episode"]
+__all__ = [
+    "ArmLimitsCheck",
+    "ArmTrace",
+    "FilteredEpisodeResult",
+    "SimSafety",
+    "check_arm_at_limits",
+    "drive_to_target",
+    "parse_safety_overrides",
+    "run_filtered_episode",
+]
 
 
 _FILTER_CLOCK_OFFSET_S = 1000.0
@@ -174,4 +183,130 @@ def run_filtered_episode(
         stopped_s=stopped_s,
         rejected=rejected,
         rejections=tuple(rejections),
+    )
+
+
+# ------------------------------------------------------------- the arm at the filter's limits
+# a wide motion of every joint of the simulated arm from its home posture, clear of the table
+WIDE_MOVE_RAD = (1.2, -0.35, 0.35, 1.2, 0.9, 2.5)
+
+
+@dataclass(frozen=True)
+class ArmTrace:
+    """Per physics step of `drive_to_target`: what the filter commanded and what the arm did."""
+
+    times_s: Any  # (N,) simulated time
+    set_points: Any  # (N, 6) the trajectory controller's set-point (the filtered motion)
+    set_point_velocities: Any  # (N, 6)
+    positions: Any  # (N, 6) measured
+    velocities: Any  # (N, 6) measured
+    states: tuple[Any, ...]  # (N,) the filter's SafetyState for the step
+
+
+def drive_to_target(
+    env: Any,
+    guard: Any,
+    target: Any,
+    seconds: float,
+    humans: Sequence[Any] = (),
+    period_s: float = 0.02,
+) -> ArmTrace:
+    """Propose `target` (joint_1..joint_6) every `period_s`, as the policy node streams, for
+    `seconds` of simulated time; the simulated controller follows the filter's output. The
+    filter is told `humans` are in the cell (and its perception heartbeat is fed)."""
+    import numpy as np
+
+    from vla_ros.core.safety import JointCommand, JointStateSample
+    from vla_ros.core.sim.scene import ARM_JOINTS
+
+    n = len(ARM_JOINTS)
+    goal = np.asarray(target, dtype=np.float64).reshape(1, n)
+    substeps = max(1, round(period_s / env.config.control_period_s))
+    rows: list[tuple[Any, ...]] = []
+    for _ in range(round(seconds / period_s)):
+        now = float(env.time_s) + _FILTER_CLOCK_OFFSET_S
+        joints = env.joint_state()
+        guard.update_joint_state(
+            JointStateSample(ARM_JOINTS, joints.positions[:n], joints.velocities[:n], now)
+        )
+        guard.update_humans(tuple(humans))
+        guard.note_heartbeat(now)
+        result = guard.filter_command(JointCommand(ARM_JOINTS, np.array([0.1]), goal, now), now)
+        if result.trajectory is not None:
+            traj = result.trajectory
+            env.command_arm_trajectory(
+                traj.times_s,
+                traj.positions,
+                traj.velocities,
+                start_time_s=traj.stamp_s - _FILTER_CLOCK_OFFSET_S,
+            )
+        for _ in range(substeps):
+            env.step()
+            joints = env.joint_state()
+            rows.append(
+                (
+                    float(env.time_s),
+                    env.arm.reference,
+                    env.arm.reference_velocity,
+                    joints.positions[:n].copy(),
+                    joints.velocities[:n].copy(),
+                    result.status.state,
+                )
+            )
+    return ArmTrace(
+        times_s=np.array([r[0] for r in rows]),
+        set_points=np.array([r[1] for r in rows]),
+        set_point_velocities=np.array([r[2] for r in rows]),
+        positions=np.array([r[3] for r in rows]),
+        velocities=np.array([r[4] for r in rows]),
+        states=tuple(r[5] for r in rows),
+    )
+
+
+@dataclass(frozen=True)
+class ArmLimitsCheck:
+    """How the simulated arm does at the filter's limits (`check_arm_at_limits`)."""
+
+    moving: ArmTrace  # full speed toward a far target, nobody in the cell
+    braking: ArmTrace  # then a person right beside the arm: the filter stops it
+    tracking_error_rad: Any  # (6,) largest |set-point - measured| per joint, both phases
+    stop_s: float  # [s] from the first braking step to standstill (inf: never)
+    stopping_time_s: float  # [s] the stopping time the filter's SSM assumes
+    speed_cap_m_s: float  # the SSM's no-person speed cap
+    peak_speed_bound_m_s: float  # largest reach-bound point speed of the measured arm
+    peak_set_point_speed_bound_m_s: float  # ... of the set-point
+
+
+def check_arm_at_limits(
+    env: Any, safety: SimSafety, *, seed: int = 0, still_rad_s: float = 0.02
+) -> ArmLimitsCheck:
+    """Drive the simulated arm as fast as the filter lets it (WIDE_MOVE_RAD from the home
+    posture, 1 s), then brake for a person 0.35 m from the base (1 s)."""
+    import numpy as np
+
+    from vla_ros.core.safety.reach import joint_reach_bounds, max_point_speed_bound
+    from vla_ros.core.safety.ssm import Human
+    from vla_ros.core.sim.scene import ARM_JOINTS
+
+    guard = safety.make()
+    env.reset(seed=seed, task="pick")
+    start = env.joint_state().positions[: len(ARM_JOINTS)].copy()
+    target = start + np.asarray(WIDE_MOVE_RAD)
+    moving = drive_to_target(env, guard, target, 1.0)
+    braking = drive_to_target(env, guard, target, 1.0, humans=(Human((0.35, 0.0, 0.3)),))
+    errors = np.vstack([np.abs(t.set_points - t.positions) for t in (moving, braking)]).max(axis=0)
+    still = np.flatnonzero(np.max(np.abs(braking.velocities), axis=1) < still_rad_s)
+    stop_s = float(braking.times_s[still[0]] - braking.times_s[0]) if still.size else np.inf
+    reach = joint_reach_bounds(safety.robot)
+    return ArmLimitsCheck(
+        moving=moving,
+        braking=braking,
+        tracking_error_rad=errors,
+        stop_s=stop_s,
+        stopping_time_s=float(guard.stopping_time_s),
+        speed_cap_m_s=float(safety.settings.config.ssm.max_robot_speed_m_s),
+        peak_speed_bound_m_s=float(max_point_speed_bound(moving.velocities, reach).max()),
+        peak_set_point_speed_bound_m_s=float(
+            max_point_speed_bound(moving.set_point_velocities, reach).max()
+        ),
     )
