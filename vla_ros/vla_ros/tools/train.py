@@ -115,6 +115,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--paraphrase-probability", type=float, default=0.5)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    parser.add_argument(
+        "--precision",
+        choices=("float32", "bfloat16"),  # core.training.trainer.PRECISIONS
+        default="float32",
+        help="bfloat16: forward pass under CPU autocast, weights in float32 (faster only on"
+        " CPUs with bfloat16 units; bench/bench_training.py measures it)",
+    )
     parser.add_argument("--no-onnx", action="store_true", help="skip the ONNX export")
     parser.add_argument("--init", default=None, help="checkpoint to continue from")
     parser.add_argument(
@@ -188,6 +195,7 @@ def run(args: argparse.Namespace) -> int:
         attention_weight=args.attention_weight,
         attention_cameras=tuple(args.attention_cameras),
         lang_noise_std=args.lang_noise_std,
+        precision=args.precision,
     )
     if args.init and args.warm_start:
         raise SystemExit("--init and --warm-start exclude each other")

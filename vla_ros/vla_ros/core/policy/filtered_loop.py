@@ -105,6 +105,36 @@ class FilteredEpisodeResult:
     rejections: tuple[str, ...] = ()  # why, per distinct reason (the filter's error text)
 
 
+def _feed_guard(env: Any, guard: Any, humans: Sequence[Any]) -> tuple[float, Any]:
+    """Give the filter the simulated arm's joint state, `humans` and a perception heartbeat;
+    returns the filter's clock (simulated time, offset so that no stamp is 0, "unstamped")
+    and the joint state."""
+    from vla_ros.core.safety import JointStateSample
+    from vla_ros.core.sim.scene import ARM_JOINTS
+
+    now = float(env.time_s) + _FILTER_CLOCK_OFFSET_S
+    joints = env.joint_state()
+    n = len(ARM_JOINTS)
+    guard.update_joint_state(
+        JointStateSample(ARM_JOINTS, joints.positions[:n], joints.velocities[:n], now)
+    )
+    guard.update_humans(tuple(humans))
+    guard.note_heartbeat(now)
+    return now, joints
+
+
+def _command_arm(env: Any, result: Any) -> None:
+    """Send the filter's arm trajectory (if any) to the simulated trajectory controller."""
+    if result.trajectory is not None:
+        traj = result.trajectory
+        env.command_arm_trajectory(
+            traj.times_s,
+            traj.positions,
+            traj.velocities,
+            start_time_s=traj.stamp_s - _FILTER_CLOCK_OFFSET_S,
+        )
+
+
 def run_filtered_episode(
     env: Any,
     sim_policy: ChunkedSimPolicy,
@@ -118,7 +148,7 @@ def run_filtered_episode(
     """Reset, then every 1 / control_rate_hz: tick the policy's scheduler, propose the current
     and next actions (as the policy node does), filter them, command the filtered arm and
     gripper trajectories, step the simulator; until success or the time limit."""
-    from vla_ros.core.safety import JointCommand, JointStateSample, SafetyState
+    from vla_ros.core.safety import JointCommand, SafetyState
     from vla_ros.core.sim.scene import ARM_JOINTS, GRIPPER_JOINT
 
     if control_rate_hz <= 0.0 or trajectory_points < 1:
@@ -128,18 +158,10 @@ def run_filtered_episode(
     guard = safety.make()
     period_s = 1.0 / control_rate_hz
     substeps = max(1, round(period_s / env.config.control_period_s))
-    n_arm = len(ARM_JOINTS)
     steps, slowed_s, stopped_s, rejected = 0, 0.0, 0.0, 0
     rejections: dict[str, None] = {}
     while True:
-        # the filter's clock: simulated time, offset so that no stamp is 0 ("unstamped")
-        now = float(env.time_s) + _FILTER_CLOCK_OFFSET_S
-        joints = env.joint_state()
-        guard.update_joint_state(
-            JointStateSample(ARM_JOINTS, joints.positions[:n_arm], joints.velocities[:n_arm], now)
-        )
-        guard.update_humans(())  # nobody in the cell
-        guard.note_heartbeat(now)
+        now, joints = _feed_guard(env, guard, ())  # nobody in the cell
         proposal = sim_policy.propose(joints.positions, trajectory_points, period_s)
         if proposal is None:
             result = guard.cycle(now)
@@ -150,14 +172,7 @@ def run_filtered_episode(
             if not result.accepted:
                 rejected += 1
                 rejections[result.error] = None
-        if result.trajectory is not None:
-            traj = result.trajectory
-            env.command_arm_trajectory(
-                traj.times_s,
-                traj.positions,
-                traj.velocities,
-                start_time_s=traj.stamp_s - _FILTER_CLOCK_OFFSET_S,
-            )
+        _command_arm(env, result)
         if result.gripper is not None:
             grip = result.gripper
             env.command_gripper_trajectory(
@@ -216,7 +231,7 @@ def drive_to_target(
     filter is told `humans` are in the cell (and its perception heartbeat is fed)."""
     import numpy as np
 
-    from vla_ros.core.safety import JointCommand, JointStateSample
+    from vla_ros.core.safety import JointCommand
     from vla_ros.core.sim.scene import ARM_JOINTS
 
     n = len(ARM_JOINTS)
@@ -224,22 +239,9 @@ def drive_to_target(
     substeps = max(1, round(period_s / env.config.control_period_s))
     rows: list[tuple[Any, ...]] = []
     for _ in range(round(seconds / period_s)):
-        now = float(env.time_s) + _FILTER_CLOCK_OFFSET_S
-        joints = env.joint_state()
-        guard.update_joint_state(
-            JointStateSample(ARM_JOINTS, joints.positions[:n], joints.velocities[:n], now)
-        )
-        guard.update_humans(tuple(humans))
-        guard.note_heartbeat(now)
+        now, _ = _feed_guard(env, guard, humans)
         result = guard.filter_command(JointCommand(ARM_JOINTS, np.array([0.1]), goal, now), now)
-        if result.trajectory is not None:
-            traj = result.trajectory
-            env.command_arm_trajectory(
-                traj.times_s,
-                traj.positions,
-                traj.velocities,
-                start_time_s=traj.stamp_s - _FILTER_CLOCK_OFFSET_S,
-            )
+        _command_arm(env, result)
         for _ in range(substeps):
             env.step()
             joints = env.joint_state()

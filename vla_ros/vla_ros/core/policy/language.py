@@ -56,7 +56,11 @@ class TextEncoder:
                 if self._model is None:
                     self._model = self._load()
                 vectors = self._model.encode(
-                    missing, convert_to_numpy=True, normalize_embeddings=True, batch_size=64
+                    missing,
+                    convert_to_numpy=True,
+                    normalize_embeddings=True,
+                    batch_size=64,
+                    show_progress_bar=False,  # one per instruction would flood the logs
                 )
                 for key, vector in zip(missing, vectors, strict=True):
                     self._cache[key] = np.asarray(vector, dtype=np.float32)

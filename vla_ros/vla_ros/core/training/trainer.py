@@ -29,6 +29,8 @@ from vla_ros.core.training.paraphrase import augment, training_wordings
 
 log = logging.getLogger(__name__)
 
+PRECISIONS = ("float32", "bfloat16")  # TrainConfig.precision
+
 if TYPE_CHECKING:
     import torch
 
@@ -61,6 +63,9 @@ class TrainConfig:
     # std of Gaussian noise added to each instruction embedding, in units of each dimension's
     # spread over the training wordings: the action head must not hinge on the exact wording
     lang_noise_std: float = 0.0
+    # "bfloat16": forward pass and loss under CPU autocast (weights and optimiser in float32);
+    # faster where the CPU has bfloat16 units (bench/bench_training.py), else slower
+    precision: str = "float32"
 
     def __post_init__(self) -> None:
         if self.steps < 1 or self.batch_size < 1:
@@ -69,6 +74,8 @@ class TrainConfig:
             raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")
         if not 0.0 <= self.paraphrase_probability <= 1.0:
             raise ValueError("paraphrase_probability must be in [0, 1]")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
         if self.image_shift_px < 0 or self.checkpoint_every < 0:
             raise ValueError("image_shift_px and checkpoint_every must be >= 0")
         if not self.attention_cameras or len(set(self.attention_cameras)) != len(
@@ -203,38 +210,83 @@ def train(
         if train_config.lang_noise_std > 0.0:
             noise = torch.randn(batch_langs.shape, generator=noise_gen)
             batch_langs = batch_langs + train_config.lang_noise_std * lang_spread * noise
-        batch_targets = torch.from_numpy(np.stack(targets).astype(np.float32))
-        batch_targets = batch_targets - net.state_offset(batch_states)
-        context, grounding = net.encode_with_grounding(batch_images, batch_states, batch_langs)
-        if model_config.head == "flow":
-            noise = torch.randn_like(batch_targets)
-            t = torch.rand(len(index))
-            loss = net.flow_loss(context, batch_targets, noise, t).mean()
-        else:
-            loss = net.token_loss(context, batch_targets).mean()
+        batch = {
+            "images": batch_images,
+            "states": batch_states,
+            "langs": batch_langs,
+            "targets": torch.from_numpy(np.stack(targets).astype(np.float32)),
+        }
         if aux_targets is not None and train_config.aux_weight > 0.0:
-            batch_aux = torch.from_numpy(np.stack(aux).astype(np.float32))
-            loss = loss + train_config.aux_weight * net.aux_loss(grounding, batch_aux).mean()
+            batch["aux"] = torch.from_numpy(np.stack(aux).astype(np.float32))
         if attention_targets is not None:
-            batch_points = torch.from_numpy(np.stack(points).astype(np.float32))  # (B, C, K, 2)
-            batch_valid = torch.from_numpy(np.stack(valid))
-            for c, camera in enumerate(attention_targets):
-                attention = net.attention_loss(
-                    batch_points[:, c], batch_valid[:, c], camera=camera
-                ).mean()
-                loss = loss + train_config.attention_weight * attention
-        optimiser.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(net.parameters(), train_config.grad_clip_norm)
-        optimiser.step()
+            batch["points"] = torch.from_numpy(np.stack(points).astype(np.float32))  # (B,C,K,2)
+            batch["valid"] = torch.from_numpy(np.stack(valid))
+        loss = training_step(
+            net,
+            batch,
+            optimiser,
+            precision=train_config.precision,
+            aux_weight=train_config.aux_weight,
+            attention_weight=train_config.attention_weight,
+            attention_cameras=tuple(attention_targets or ()),
+            grad_clip_norm=train_config.grad_clip_norm,
+        )
         schedule.step()
-        losses.append(float(loss.item()))
+        losses.append(loss)
         bar.set_postfix(loss=f"{losses[-1]:.4f}")
     net.eval()
     checkpoint = None
     if out_dir is not None:
         checkpoint = _save(net, model_config, train_config, dataset, losses, out_dir, bank)
     return TrainResult(losses=losses, checkpoint_dir=checkpoint)
+
+
+def training_step(
+    net: VlaNet,
+    batch: dict[str, torch.Tensor],
+    optimiser: torch.optim.Optimizer | None,
+    *,
+    precision: str = "float32",
+    aux_weight: float = 1.0,
+    attention_weight: float = 0.0,
+    attention_cameras: tuple[int, ...] = (),
+    grad_clip_norm: float = 1.0,
+) -> float:
+    """One step on `batch` ("images", "states", "langs", "targets": the action rows as
+    recorded; optional "aux" grounding targets and "points"/"valid" attention targets for
+    the camera indices `attention_cameras`): the loss, and with an optimiser its update.
+
+    `precision` "bfloat16" runs the forward pass and the loss under CPU autocast (the
+    parameters, gradients and optimiser state stay float32); bench/bench_training.py
+    measures what it gains."""
+    import torch
+
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bfloat16"):
+        states = batch["states"]
+        targets = batch["targets"] - net.state_offset(states)
+        context, grounding = net.encode_with_grounding(batch["images"], states, batch["langs"])
+        if net.head == "flow":
+            noise = torch.randn_like(targets)
+            t = torch.rand(len(targets))
+            loss = net.flow_loss(context, targets, noise, t).mean()
+        else:
+            loss = net.token_loss(context, targets).mean()
+        if "aux" in batch and aux_weight > 0.0:
+            loss = loss + aux_weight * net.aux_loss(grounding, batch["aux"]).mean()
+        for c, camera in enumerate(attention_cameras):
+            attention = net.attention_loss(
+                batch["points"][:, c], batch["valid"][:, c], camera=camera
+            ).mean()
+            loss = loss + attention_weight * attention
+    loss = loss.float()
+    if optimiser is not None:
+        optimiser.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(net.parameters(), grad_clip_norm)
+        optimiser.step()
+    return float(loss.item())
 
 
 def network_arrays(
