@@ -212,6 +212,23 @@ def test_grounding_needs_recorded_object_poses(tmp_path):
         tool.run(args)
 
 
+def test_training_with_a_grounding_teacher(tmp_path):
+    """--grounding-teacher-probability trains (the action head reading the recorded positions
+    for that share of samples) and is refused without a grounding head."""
+    from vla_ros.core.policy.vla_model import load_checkpoint
+
+    rng = np.random.default_rng(2)
+    _write(tmp_path / "data" / "a.mcap", "put the red cube in the bowl", True, rng)
+    teacher = ("--grounding-teacher-probability", "0.5")
+    tool, args = _train_args(tmp_path / "data", tmp_path / "ckpt", "--grounding", *teacher)
+    assert tool.run(args) == 0
+    config, _ = load_checkpoint(tmp_path / "ckpt")
+    assert config.aux_dim == GROUNDING_DIM
+    tool, args = _train_args(tmp_path / "data", tmp_path / "other", *teacher)
+    with pytest.raises(ValueError, match="grounding head"):
+        tool.run(args)
+
+
 def _attention_net(aux_dim: int = GROUNDING_DIM, image_keys: tuple[str, ...] = ("front",)):
     import torch
     from policy_testing import tiny_spec

@@ -81,3 +81,49 @@ def test_unknown_precision_is_refused():
     _, net, batch = _net_and_batch(2)
     with pytest.raises(ValueError, match="precision"):
         training_step(net, batch, None, precision="half")
+
+
+def test_grounding_teacher_replaces_what_the_action_head_reads():
+    """Where a sample's teacher flag is set, the context reads the given positions (the same
+    context as the prediction when they equal it) and the action loss no longer trains the
+    grounding head through the context; elsewhere nothing changes."""
+    import torch
+
+    _, net, batch = _net_and_batch(4)
+    net.eval()
+    images, states, langs = batch["images"], batch["states"], batch["langs"]
+    with torch.no_grad():
+        context, grounding = net.encode_with_grounding(images, states, langs)
+        predicted_m = grounding * net.aux_std + net.aux_mean
+        use = torch.tensor([True, False, True, False])
+        same, _ = net.encode_with_grounding(images, states, langs, teacher=(predicted_m, use))
+        moved, again = net.encode_with_grounding(
+            images, states, langs, teacher=(predicted_m + 0.05, use)
+        )
+    assert torch.allclose(same, context, atol=1e-5)
+    assert torch.equal(again, grounding)  # the prediction itself is untouched
+    changed = (moved - context).abs().amax(dim=1) > 1e-4
+    assert changed.tolist() == use.tolist()
+
+    def action_grad_on_grounding_head(teacher):
+        net.zero_grad()
+        ctx, _ = net.encode_with_grounding(images, states, langs, teacher=teacher)
+        ctx.pow(2).sum().backward()
+        return sum(float(p.grad.abs().sum()) for p in net.aux_head.parameters())
+
+    assert action_grad_on_grounding_head(None) > 0.0
+    all_taught = (batch["aux"], torch.ones(4, dtype=torch.bool))
+    assert action_grad_on_grounding_head(all_taught) == 0.0
+
+
+def test_grounding_teacher_settings_are_validated():
+    from vla_ros.core.training.trainer import TrainConfig, grounding_teacher
+
+    with pytest.raises(ValueError, match="grounding_teacher_probability"):
+        TrainConfig(grounding_teacher_probability=1.5)
+    with pytest.raises(ValueError, match="grounding_teacher_noise_m"):
+        TrainConfig(grounding_teacher_noise_m=-0.01)
+    rng = np.random.default_rng(0)
+    targets = np.zeros((2000, GROUNDING_DIM))
+    positions, use = grounding_teacher(targets, np.ones(2000, dtype=bool), 0.01, rng)
+    assert use.all() and abs(float(positions.std()) - 0.01) < 0.001

@@ -111,6 +111,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="Gaussian noise on the instruction embeddings in training, in units of each"
         " dimension's spread over the training wordings",
     )
+    parser.add_argument(
+        "--grounding-teacher-probability",
+        type=float,
+        default=0.0,
+        help="with --grounding: share of samples whose action head reads the true object"
+        " positions (plus --grounding-teacher-noise-m) in place of the grounding head's estimate",
+    )
+    parser.add_argument(
+        "--grounding-teacher-noise-m",
+        type=float,
+        default=0.01,
+        help="std of the Gaussian noise on those true positions [m]",
+    )
     parser.add_argument("--flow-steps", type=int, default=10, help="Euler steps at inference")
     parser.add_argument("--paraphrase-probability", type=float, default=0.5)
     parser.add_argument("--seed", type=int, default=0)
@@ -196,6 +209,8 @@ def run(args: argparse.Namespace) -> int:
         attention_cameras=tuple(args.attention_cameras),
         lang_noise_std=args.lang_noise_std,
         precision=args.precision,
+        grounding_teacher_probability=args.grounding_teacher_probability,
+        grounding_teacher_noise_m=args.grounding_teacher_noise_m,
     )
     if args.init and args.warm_start:
         raise SystemExit("--init and --warm-start exclude each other")

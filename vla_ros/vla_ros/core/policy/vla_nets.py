@@ -282,11 +282,19 @@ class VlaNet(nn.Module):
         return self.encode_with_grounding(images, state, lang)[0]
 
     def encode_with_grounding(
-        self, images: Tensor, state: Tensor, lang: Tensor
+        self,
+        images: Tensor,
+        state: Tensor,
+        lang: Tensor,
+        teacher: tuple[Tensor, Tensor] | None = None,
     ) -> tuple[Tensor, Tensor]:
         """(context (B, D), grounding prediction (B, aux_dim) in normalised units; (B, 0)
         without a grounding head). The grounding head reads the image features and the
-        instruction, not the joint state."""
+        instruction, not the joint state. `teacher` (training only: the trainer's grounding
+        teacher) is ((B, aux_dim) positions in metres, (B,) bool): where the flag is set the
+        context reads those positions in place of the prediction, so that the action head
+        learns to act on where things are. The prediction is returned either way, for its
+        own loss."""
         if self.lang_norm:
             lang = (lang - self.lang_mean) / self.lang_std
         cond = self.lang(lang)
@@ -296,7 +304,11 @@ class VlaNet(nn.Module):
             grounding = self.aux_head(torch.cat([vision, cond], dim=-1))
         else:
             grounding = vision[:, :0]
-        fused = torch.cat([vision, self.state(state_n), cond, grounding], dim=-1)
+        read = grounding
+        if teacher is not None:
+            positions_n = ((teacher[0] - self.aux_mean) / self.aux_std).to(grounding.dtype)
+            read = torch.where(teacher[1][:, None], positions_n, grounding)
+        fused = torch.cat([vision, self.state(state_n), cond, read], dim=-1)
         return self.context(fused), grounding
 
     def state_offset(self, state: Tensor) -> Tensor:

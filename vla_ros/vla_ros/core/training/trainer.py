@@ -7,7 +7,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -66,6 +66,11 @@ class TrainConfig:
     # "bfloat16": forward pass and loss under CPU autocast (weights and optimiser in float32);
     # faster where the CPU has bfloat16 units (bench/bench_training.py), else slower
     precision: str = "float32"
+    # share of samples whose action head reads the true grounding targets (plus noise) in
+    # place of the grounding head's prediction, so that it learns to act on where things are
+    # (bench/bench_stack_releases.py --oracle-grounding: the shipped head does not)
+    grounding_teacher_probability: float = 0.0
+    grounding_teacher_noise_m: float = 0.01  # [m] std of the noise on those true positions
 
     def __post_init__(self) -> None:
         if self.steps < 1 or self.batch_size < 1:
@@ -82,7 +87,14 @@ class TrainConfig:
             self.attention_cameras
         ):
             raise ValueError("attention_cameras must name at least one camera, each once")
-        for name in ("aux_weight", "attention_weight", "lang_noise_std"):
+        if not 0.0 <= self.grounding_teacher_probability <= 1.0:
+            raise ValueError("grounding_teacher_probability must be in [0, 1]")
+        for name in (
+            "aux_weight",
+            "attention_weight",
+            "lang_noise_std",
+            "grounding_teacher_noise_m",
+        ):
             value = getattr(self, name)
             if not (value >= 0.0 and math.isfinite(value)):
                 raise ValueError(f"{name} must be finite and >= 0")
@@ -119,6 +131,8 @@ def train(
     dataset = ChunkDataset(episodes, model_config.spec)
     net_states, net_actions = network_arrays(dataset, model_config)
     aux_targets = grounding_arrays(dataset, model_config)
+    if train_config.grounding_teacher_probability > 0.0 and aux_targets is None:
+        raise ValueError("grounding_teacher_probability needs a grounding head (--grounding)")
     attention_targets = None
     if train_config.attention_weight > 0.0:
         if aux_targets is None or model_config.pooling != "attention":
@@ -210,7 +224,7 @@ def train(
         if train_config.lang_noise_std > 0.0:
             noise = torch.randn(batch_langs.shape, generator=noise_gen)
             batch_langs = batch_langs + train_config.lang_noise_std * lang_spread * noise
-        batch = {
+        batch: dict[str, Any] = {
             "images": batch_images,
             "states": batch_states,
             "langs": batch_langs,
@@ -218,6 +232,13 @@ def train(
         }
         if aux_targets is not None and train_config.aux_weight > 0.0:
             batch["aux"] = torch.from_numpy(np.stack(aux).astype(np.float32))
+        if aux_targets is not None and train_config.grounding_teacher_probability > 0.0:
+            batch["teacher"] = grounding_teacher(
+                np.stack(aux),
+                rng.random(len(index)) < train_config.grounding_teacher_probability,
+                train_config.grounding_teacher_noise_m,
+                rng,
+            )
         if attention_targets is not None:
             batch["points"] = torch.from_numpy(np.stack(points).astype(np.float32))  # (B,C,K,2)
             batch["valid"] = torch.from_numpy(np.stack(valid))
@@ -243,7 +264,7 @@ def train(
 
 def training_step(
     net: VlaNet,
-    batch: dict[str, torch.Tensor],
+    batch: dict[str, Any],
     optimiser: torch.optim.Optimizer | None,
     *,
     precision: str = "float32",
@@ -253,8 +274,9 @@ def training_step(
     grad_clip_norm: float = 1.0,
 ) -> float:
     """One step on `batch` ("images", "states", "langs", "targets": the action rows as
-    recorded; optional "aux" grounding targets and "points"/"valid" attention targets for
-    the camera indices `attention_cameras`): the loss, and with an optimiser its update.
+    recorded; optional "aux" grounding targets, "teacher" (grounding_teacher's positions and
+    mask) and "points"/"valid" attention targets for the camera indices `attention_cameras`):
+    the loss, and with an optimiser its update.
 
     `precision` "bfloat16" runs the forward pass and the loss under CPU autocast (the
     parameters, gradients and optimiser state stay float32); bench/bench_training.py
@@ -266,7 +288,9 @@ def training_step(
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bfloat16"):
         states = batch["states"]
         targets = batch["targets"] - net.state_offset(states)
-        context, grounding = net.encode_with_grounding(batch["images"], states, batch["langs"])
+        context, grounding = net.encode_with_grounding(
+            batch["images"], states, batch["langs"], teacher=batch.get("teacher")
+        )
         if net.head == "flow":
             noise = torch.randn_like(targets)
             t = torch.rand(len(targets))
@@ -287,6 +311,20 @@ def training_step(
         torch.nn.utils.clip_grad_norm_(net.parameters(), grad_clip_norm)
         optimiser.step()
     return float(loss.item())
+
+
+def grounding_teacher(
+    targets_m: np.ndarray, use: np.ndarray, noise_m: float, rng: np.random.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(true grounding targets (B, aux_dim) [m] plus Gaussian noise of `noise_m`, (B,) bool:
+    which samples' action head reads them); TrainConfig.grounding_teacher_probability."""
+    import torch
+
+    noisy = targets_m + rng.normal(0.0, noise_m, targets_m.shape) if noise_m > 0.0 else targets_m
+    return (
+        torch.from_numpy(np.asarray(noisy, dtype=np.float32)),
+        torch.from_numpy(np.asarray(use, dtype=bool)),
+    )
 
 
 def network_arrays(
