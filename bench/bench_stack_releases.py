@@ -1,6 +1,7 @@
 """Where the shipped VLA lets go in stack episodes, and where it believed the base cube was.
 
-.venv/bin/python bench/bench_stack_releases.py [--seeds 25] [--first-seed 0]
+.venv/bin/python bench/bench_stack_releases.py [--seeds 25] [--first-seed 0] [--oracle-grounding]
+    [--checkpoint-dir DIR]
 
 The core loop of `vla-ros eval --core` (ONNX Runtime, chunk scheduler at 10 Hz, 128x96
 cameras, the canonical instruction) on stack episodes. At every release (the gripper command
@@ -43,6 +44,9 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=25)
     parser.add_argument("--first-seed", type=int, default=0)
     parser.add_argument(
+        "--checkpoint-dir", default=None, help="embedded VLA checkpoint (default: the shipped one)"
+    )
+    parser.add_argument(
         "--oracle-grounding",
         action="store_true",
         help="a diagnostic: the action head reads the true cube and base positions in place of"
@@ -63,7 +67,7 @@ def main() -> None:
 
     print(describe())
     torch.set_num_threads(1)
-    checkpoint = str(resource_path("models", "vla_sim"))
+    checkpoint = args.checkpoint_dir or str(resource_path("models", "vla_sim"))
     env = SimEnv(SimConfig(image_width_px=128, image_height_px=96))
     runtime = "torch" if args.oracle_grounding else "onnx"
     policy: Any = make_policy(
