@@ -19,24 +19,22 @@ import os
 from typing import Any
 
 import numpy as np
+import torch
 from machine import describe
 
 ALIGNED_M = 0.02  # the stack predicate's horizontal tolerance (half a cube)
 HELD_ABOVE_M = 0.03  # the named cube's centre above this: off the table
 
 
-def Oracle(torch: Any) -> Any:  # noqa: N802 (a module class made where torch is imported)
-    """A stand-in for the grounding head that returns a set value (normalised units)."""
+class OracleGrounding(torch.nn.Module):
+    """In place of the grounding head: returns `value` (normalised units) for every sample."""
 
-    class _Oracle(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.value = torch.zeros(6)
+    def __init__(self) -> None:
+        super().__init__()
+        self.value = torch.zeros(6)
 
-        def forward(self, x: Any) -> Any:
-            return self.value.expand(x.shape[0], -1)
-
-    return _Oracle()
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.value.expand(x.shape[0], -1)
 
 
 def main() -> None:
@@ -54,8 +52,6 @@ def main() -> None:
     )
     args = parser.parse_args()
     os.environ.setdefault("MUJOCO_GL", "egl")
-
-    import torch
 
     from vla_ros.core.chunking import ChunkSchedulerConfig
     from vla_ros.core.policy.backends import make_policy
@@ -77,7 +73,7 @@ def main() -> None:
     _, net = load_checkpoint(checkpoint)
     net.eval()
     aux_mean, aux_std = net.aux_mean.numpy(), net.aux_std.numpy()
-    oracle = Oracle(torch) if args.oracle_grounding else None
+    oracle = OracleGrounding() if args.oracle_grounding else None
     if oracle is not None:
         policy.runtime.net.aux_head = oracle
     estimate: list[np.ndarray] = []  # the latest grounding prediction, base frame [m]

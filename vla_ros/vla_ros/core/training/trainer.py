@@ -64,7 +64,7 @@ class TrainConfig:
     # spread over the training wordings: the action head must not hinge on the exact wording
     lang_noise_std: float = 0.0
     # "bfloat16": forward pass and loss under CPU autocast (weights and optimiser in float32);
-    # faster where the CPU has bfloat16 units (bench/bench_training.py), else slower
+    # faster where the CPU has bfloat16 units (bench/bench_training.py), likely slower elsewhere
     precision: str = "float32"
     # share of samples whose action head reads the true grounding targets (plus noise) in
     # place of the grounding head's prediction, so that it learns to act on where things are
@@ -232,7 +232,7 @@ def train(
         }
         if aux_targets is not None and train_config.aux_weight > 0.0:
             batch["aux"] = torch.from_numpy(np.stack(aux).astype(np.float32))
-        if aux_targets is not None and train_config.grounding_teacher_probability > 0.0:
+        if train_config.grounding_teacher_probability > 0.0:  # checked: aux_targets exist
             batch["teacher"] = grounding_teacher(
                 np.stack(aux),
                 rng.random(len(index)) < train_config.grounding_teacher_probability,
