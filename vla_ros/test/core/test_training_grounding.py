@@ -13,7 +13,13 @@ import pytest
 
 from vla_ros.core.recording import EpisodeWriter, read_episode
 from vla_ros.core.sim.tasks import LIFT_HEIGHT_M, PUSH_DISTANCE_M
-from vla_ros.core.training.grounding import GROUNDING_DIM, grounding_targets
+from vla_ros.core.training.grounding import (
+    GROUNDING_DIM,
+    TOOL_RELATIVE_GROUNDING_DIM,
+    grounding_targets,
+    simulator_robot,
+    tool_frame_offsets,
+)
 
 ARM = [f"joint_{i}" for i in range(1, 7)]
 
@@ -56,6 +62,32 @@ def test_grounding_targets_refuse_what_they_cannot_ground():
         grounding_targets("pick up the green cube", _objects())
     with pytest.raises(ValueError):
         grounding_targets("dance a little", _objects())
+
+
+def test_tool_frame_offsets_are_where_the_targets_are_seen_from_the_tool():
+    """A point placed at a known offset in the tool frame comes back as that offset, whatever
+    the posture; turning the wrist turns the offset with it; lengths must match."""
+    robot = simulator_robot()
+    rng = np.random.default_rng(4)
+    postures = rng.uniform(-1.0, 1.0, (5, 6))
+    offsets = rng.uniform(-0.1, 0.1, (5, 6))
+    targets = np.empty((5, 6))
+    for t, q in enumerate(postures):
+        pose = robot.fk(q)
+        for k in range(2):
+            targets[t, 3 * k : 3 * k + 3] = pose[:3, :3] @ offsets[t, 3 * k : 3 * k + 3]
+            targets[t, 3 * k : 3 * k + 3] += pose[:3, 3]
+    np.testing.assert_allclose(tool_frame_offsets(targets, postures, robot), offsets, atol=1e-9)
+    # the same base-frame point seen after turning the last joint by 90 degrees: the offset
+    # keeps its length and turns about the tool axis (the last joint's)
+    q = np.array([0.0, -0.5, 1.0, 0.0, 0.8, 0.0])
+    turned = q + np.array([0, 0, 0, 0, 0, np.pi / 2])
+    point = np.tile(robot.fk(q)[:3, 3] + np.array([0.05, 0.0, -0.1]), 2)
+    a, b = tool_frame_offsets(np.stack([point, point]), np.stack([q, turned]), robot)
+    assert np.isclose(np.linalg.norm(a[:3]), np.linalg.norm(b[:3]))
+    assert not np.allclose(a[:3], b[:3], atol=1e-3)
+    with pytest.raises(ValueError, match="joint rows"):
+        tool_frame_offsets(targets, postures[:4], robot)
 
 
 def test_sim_recording_carries_object_poses_and_dart_noise_keeps_the_expert_labels(tmp_path):
@@ -227,6 +259,57 @@ def test_training_with_a_grounding_teacher(tmp_path):
     tool, args = _train_args(tmp_path / "data", tmp_path / "other", *teacher)
     with pytest.raises(ValueError, match="grounding head"):
         tool.run(args)
+
+
+def test_training_with_tool_relative_grounding_warm_starts_from_base_frame_grounding(tmp_path):
+    """--grounding-tool-relative trains a twelve-number grounding head (the base-frame targets
+    plus their offsets from the tool), warm-started from a six-number checkpoint; it needs
+    --grounding."""
+    from vla_ros.core.policy.vla_model import load_checkpoint
+
+    rng = np.random.default_rng(5)
+    _write(tmp_path / "data" / "a.mcap", "put the red cube in the bowl", True, rng)
+    tool, args = _train_args(tmp_path / "data", tmp_path / "six", "--grounding")
+    assert tool.run(args) == 0
+    relative = ("--grounding", "--grounding-tool-relative")
+    tool, args = _train_args(
+        tmp_path / "data", tmp_path / "twelve", *relative, "--warm-start", str(tmp_path / "six")
+    )
+    assert tool.run(args) == 0
+    config, net = load_checkpoint(tmp_path / "twelve")
+    assert config.aux_dim == TOOL_RELATIVE_GROUNDING_DIM
+    assert tuple(net.aux_std.shape) == (TOOL_RELATIVE_GROUNDING_DIM,)
+    assert float(net.aux_std.min()) > 0.0  # the offsets vary as the arm moves
+    tool, args = _train_args(tmp_path / "data", tmp_path / "other", "--grounding-tool-relative")
+    with pytest.raises(SystemExit, match="needs --grounding"):
+        tool.run(args)
+
+
+def test_warm_start_grows_the_grounding_without_changing_what_the_network_does(tmp_path):
+    """A six-number grounding checkpoint warm-starts a twelve-number network: the old outputs
+    carry over and the context layer reads the new ones at zero weight, so the action chunk
+    is the old network's; the new outputs are live for training."""
+    import torch
+
+    from vla_ros.core.policy.vla_model import example_inputs, save_checkpoint, warm_start
+
+    old_config, old = _attention_net(GROUNDING_DIM)
+    save_checkpoint(old, old_config, tmp_path / "six")
+    _, new = _attention_net(TOOL_RELATIVE_GROUNDING_DIM)
+    for name, buffer in old.named_buffers():
+        if name not in ("aux_mean", "aux_std"):
+            getattr(new, name).copy_(buffer)
+    copied, fresh = warm_start(new, tmp_path / "six")
+    assert fresh == [] and {"aux_head.2.weight", "context.0.weight"} <= set(copied)
+    old.eval()
+    new.eval()
+    args = {k: torch.as_tensor(v) for k, v in example_inputs(old_config, seed=0).items()}
+    with torch.no_grad():
+        torch.testing.assert_close(new(**args), old(**args), atol=1e-5, rtol=1e-5)
+        _, grounding = new.encode_with_grounding(args["images"], args["state"], args["lang"])
+        _, old_grounding = old.encode_with_grounding(args["images"], args["state"], args["lang"])
+    torch.testing.assert_close(grounding[:, :GROUNDING_DIM], old_grounding)
+    assert float(grounding[:, GROUNDING_DIM:].abs().max()) > 0.0
 
 
 def _attention_net(aux_dim: int = GROUNDING_DIM, image_keys: tuple[str, ...] = ("front",)):

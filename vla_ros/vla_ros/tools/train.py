@@ -86,6 +86,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         " recorded ground truth (simulated recordings; training only)",
     )
     parser.add_argument(
+        "--grounding-tool-relative",
+        action="store_true",
+        help="with --grounding: also regress the named object's and the goal's offsets from"
+        " the tool, in the tool's frame (what the wrist camera shows), and feed them to the"
+        " action head",
+    )
+    parser.add_argument(
         "--aux-weight", type=float, default=1.0, help="weight of the --grounding loss"
     )
     parser.add_argument(
@@ -155,11 +162,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Load the episodes, train, save (and export) the checkpoint."""
     from vla_ros.core.policy.vla_model import VlaConfig, export_onnx
-    from vla_ros.core.training.grounding import GROUNDING_DIM
+    from vla_ros.core.training.grounding import GROUNDING_DIM, TOOL_RELATIVE_GROUNDING_DIM
     from vla_ros.core.training.recorded import load_recordings, recording_paths
     from vla_ros.core.training.trainer import TrainConfig, train
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    if args.grounding_tool_relative and not args.grounding:
+        raise SystemExit("--grounding-tool-relative needs --grounding")
     paths = recording_paths(args.episodes)
     spec, episodes = load_recordings(
         paths,
@@ -188,7 +197,11 @@ def run(args: argparse.Namespace) -> int:
         action_representation=args.action_representation,
         robot_config=args.robot_config if args.action_representation == "tool_pose" else "",
         tool_yaw_symmetry=args.tool_yaw_symmetry,
-        aux_dim=GROUNDING_DIM if args.grounding else 0,
+        aux_dim=(
+            (TOOL_RELATIVE_GROUNDING_DIM if args.grounding_tool_relative else GROUNDING_DIM)
+            if args.grounding
+            else 0
+        ),
         metadata={
             "episodes": [str(p) for p in paths],
             **({"init_checkpoint": str(args.init)} if args.init else {}),

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -250,6 +251,19 @@ def load_checkpoint(directory: str | Path) -> tuple[VlaConfig, VlaNet]:
     return config, net
 
 
+_GROUNDING_OUTPUTS = "aux_head.2."  # the grounding head's last layer (weight and bias)
+_CONTEXT_INPUT = "context.0.weight"  # the layer that reads the fused features, grounding last
+
+
+def _grown_at_end(old: Sequence[int], new: Sequence[int], dim: int = 0) -> bool:
+    """`new` is `old` with dimension `dim` longer and every other dimension the same."""
+    return (
+        len(old) == len(new)
+        and new[dim] > old[dim]
+        and all(o == n for k, (o, n) in enumerate(zip(old, new, strict=True)) if k != dim)
+    )
+
+
 def warm_start(net: VlaNet, directory: str | Path) -> tuple[list[str], list[str]]:
     """Copy into `net` every learned parameter of the checkpoint in `directory` whose name and
     shape match (not the normalisation buffers: `net` keeps its own data's statistics).
@@ -299,6 +313,13 @@ def warm_start(net: VlaNet, directory: str | Path) -> tuple[list[str], list[str]
                 param.zero_()
                 param[:, :old_width] = source[:, :old_width]
                 param[:, new_width:] = source[:, old_width:]
+                copied.append(name)
+            elif name.startswith(_GROUNDING_OUTPUTS) and _grown_at_end(source.shape, param.shape):
+                param[: source.shape[0]] = source  # the old outputs; the new keep their init
+                copied.append(name)
+            elif name == _CONTEXT_INPUT and _grown_at_end(source.shape, param.shape, dim=1):
+                param.zero_()  # reads [..., grounding]: the new grounding outputs at zero weight
+                param[:, : source.shape[1]] = source
                 copied.append(name)
             else:
                 fresh.append(name)

@@ -24,7 +24,14 @@ from vla_ros.core.policy.vla_model import (
     warm_start,
 )
 from vla_ros.core.training.dataset import ChunkDataset, Episode, chunk_rows, mean_std
-from vla_ros.core.training.grounding import attention_points, simulator_robot
+from vla_ros.core.training.grounding import (
+    GROUNDING_DIM,
+    GROUNDING_DIMS,
+    TOOL_RELATIVE_GROUNDING_DIM,
+    attention_points,
+    simulator_robot,
+    tool_frame_offsets,
+)
 from vla_ros.core.training.paraphrase import augment, training_wordings
 
 log = logging.getLogger(__name__)
@@ -365,7 +372,9 @@ def attention_arrays(
     robot = simulator_robot() if WRIST_IMAGE_KEY in cameras else None
     return {
         keys.index(camera): [
-            attention_points(camera, a.reshape(len(a), -1, 3), ep.joint_positions, robot)
+            attention_points(
+                camera, a[:, :GROUNDING_DIM].reshape(len(a), -1, 3), ep.joint_positions, robot
+            )
             for a, ep in zip(aux_targets, dataset.episodes, strict=True)
         ]
         for camera in cameras
@@ -373,17 +382,27 @@ def attention_arrays(
 
 
 def grounding_arrays(dataset: ChunkDataset, model_config: VlaConfig) -> list[np.ndarray] | None:
-    """Per episode, the (T, aux_dim) grounding targets; None when the model has no aux head."""
+    """Per episode, the (T, aux_dim) grounding targets; None when the model has no aux head.
+    The episodes carry the base-frame targets (GROUNDING_DIM); a model with
+    TOOL_RELATIVE_GROUNDING_DIM also gets their offsets from the tool in the tool frame
+    (grounding.tool_frame_offsets, by FK of the simulator's arm at each measured posture)."""
     if model_config.aux_dim == 0:
         return None
+    if model_config.aux_dim not in GROUNDING_DIMS:
+        raise ValueError(f"aux_dim must be one of {GROUNDING_DIMS}, got {model_config.aux_dim}")
+    robot = simulator_robot() if model_config.aux_dim == TOOL_RELATIVE_GROUNDING_DIM else None
     targets = []
     for k, episode in enumerate(dataset.episodes):
-        if episode.aux_targets is None or np.shape(episode.aux_targets)[1] != model_config.aux_dim:
+        if episode.aux_targets is None or np.shape(episode.aux_targets)[1] != GROUNDING_DIM:
             raise ValueError(
-                f"episode {k} has no grounding targets of size {model_config.aux_dim}"
+                f"episode {k} has no grounding targets of size {GROUNDING_DIM}"
                 " (record with object poses and load with grounding=True)"
             )
-        targets.append(np.asarray(episode.aux_targets, dtype=np.float64))
+        base_frame = np.asarray(episode.aux_targets, dtype=np.float64)
+        if robot is not None:
+            offsets = tool_frame_offsets(base_frame, episode.joint_positions, robot)
+            base_frame = np.concatenate([base_frame, offsets], axis=1)
+        targets.append(base_frame)
     return targets
 
 
