@@ -219,6 +219,33 @@ def test_dataset_pads_chunks_at_the_episode_end():
         )
 
 
+def test_rgb_cache_holds_every_frame_once():
+    """The training cache has every sample's pixels; an episode whose frames have the spec size
+    then reads its images from the cache (a view, the same pixels), one whose frames were
+    resized keeps its own."""
+    from vla_ros.core.training.dataset import Episode
+    from vla_ros.core.training.trainer import rgb_cache
+
+    spec = tiny_spec(chunk_length=4)
+    episodes = synthetic_episodes(spec, steps=6)
+    rng = np.random.default_rng(0)
+    for episode in episodes:
+        episode.images["front"][:] = rng.integers(0, 256, episode.images["front"].shape)
+    big = episodes[1]
+    small = big.images["front"].copy()
+    large = np.repeat(np.repeat(small, 2, axis=1), 2, axis=2)  # 64x64, 2x2 blocks
+    episodes[1] = Episode(**{**big.__dict__, "images": {"front": large}})
+    originals = [episode.images["front"].copy() for episode in episodes]
+    cache = rgb_cache(ChunkDataset(episodes, spec))
+    assert cache.shape == (12, 1, 3, 32, 32) and cache.dtype == np.uint8
+    np.testing.assert_array_equal(cache[:6, 0], originals[0].transpose(0, 3, 1, 2))
+    assert np.shares_memory(episodes[0].images["front"], cache)
+    np.testing.assert_array_equal(episodes[0].images["front"], originals[0])
+    assert not np.shares_memory(episodes[1].images["front"], cache)
+    np.testing.assert_array_equal(episodes[1].images["front"], originals[1])
+    np.testing.assert_array_equal(cache[6:, 0], small.transpose(0, 3, 1, 2))  # resized back
+
+
 @pytest.mark.slow
 def test_training_reduces_loss_is_deterministic_and_deploys(tmp_path, encoder):
     spec = tiny_spec(chunk_length=4)
