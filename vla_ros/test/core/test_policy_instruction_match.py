@@ -206,7 +206,7 @@ def test_unseen_wordings_match_a_training_wording_of_the_same_task(shipped_bank,
     assert outside.matched and owner[outside.wording] == "pick up the red cube"
 
 
-def test_policy_conditions_on_the_matched_wording(tmp_path, encoder):
+def test_policy_conditions_on_the_matched_wording(tmp_path, encoder, caplog):
     spec = tiny_spec(chunk_length=4)
     episodes = synthetic_episodes(spec)
     settings = TrainConfig(steps=2, batch_size=4, progress=False)
@@ -229,9 +229,20 @@ def test_policy_conditions_on_the_matched_wording(tmp_path, encoder):
     )
     nearest_only.instruction_embedding("could you grasp the red cube for me")
     assert nearest_only.last_match == policy.last_match
-    far = policy.instruction_embedding("make me a coffee")
+    with caplog.at_level("WARNING", logger="vla_ros.core.policy.vla_model"):
+        far = policy.instruction_embedding("make me a coffee")
     assert not policy.last_match.matched
     np.testing.assert_array_equal(far, encoder.encode("make me a coffee"))
+    assert "far from every training wording" in caplog.text
+    caplog.clear()
+    # with the shipped bank: a close wording whose cubes no training wording names together.
+    # The log says so, rather than quoting a similarity above the threshold as below it.
+    policy.bank = WordingBank.load(resource_path("models", "vla_sim") / BANK_FILE)
+    with caplog.at_level("WARNING", logger="vla_ros.core.policy.vla_model"):
+        policy.instruction_embedding("stack the red cube on the red cube")
+    assert not policy.last_match.matched and policy.last_match.similarity >= 0.8
+    assert "no training wording names together" in caplog.text
+    assert "far from every" not in caplog.text
     chunk = policy.infer(observation)
     assert chunk.actions.shape == (4, 4) and np.all(np.isfinite(chunk.actions))
 

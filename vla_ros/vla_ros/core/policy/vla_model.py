@@ -534,13 +534,21 @@ class VlaPolicy:
                     match.similarity,
                     f" to '{match.nearest}'" if match.nearest else "",
                 )
-            else:
+            elif match.similarity < self.min_similarity:
                 log.warning(
                     "instruction '%s' is far from every training wording (best similarity %.3f"
                     " < %.2f): the network reads it as it is",
                     match.instruction,
                     match.similarity,
                     self.min_similarity,
+                )
+            else:  # close in wording, but no training wording names these objects and places
+                log.warning(
+                    "instruction '%s' names objects or places no training wording names together"
+                    " (the closest, similarity %.3f, differs in them): the network reads it as"
+                    " it is",
+                    match.instruction,
+                    match.similarity,
                 )
         self.last_match = match
         embedding = self.bank.embeddings[match.index] if match.matched else own
