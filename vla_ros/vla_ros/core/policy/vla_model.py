@@ -74,8 +74,9 @@ class VlaConfig:
     action_representation: str = "joints"
     robot_config: str = ""  # robot YAML, relative to the package share dir (tool_pose only)
     tool_yaw_symmetry: int = 1  # k in sin/cos(k * yaw): 1, 2 or 4 (tool_pose only)
-    # grounding head: predicts aux_dim numbers (where the named object and the goal are), is
-    # trained on simulator ground truth (core.training.grounding) and feeds the context; 0 = none
+    # grounding head: predicts aux_dim numbers (where the named object and the goal are: 6 in
+    # the base frame, 12 with their offsets from the tool), is trained on simulator ground
+    # truth (core.training.grounding) and feeds the context; 0 = none
     aux_dim: int = 0
     metadata: dict[str, Any] = field(default_factory=dict, compare=False)  # e.g. training info
 
