@@ -412,7 +412,8 @@ def rgb_cache(dataset: ChunkDataset) -> np.ndarray:
 
     Where an episode's frames already have the spec size, its image array is replaced by a
     view of the cache (the same pixels, (T, H, W, 3) as before), so a large data set is not
-    held twice: for the full sim data set that is about 9 GB less."""
+    held twice: for session 13's data (94,406 frames from two 128x96 cameras) about 7 GB
+    less."""
     spec = dataset.spec
     height, width = spec.image_size
     cache = np.empty((len(dataset), len(spec.image_keys), 3, height, width), dtype=np.uint8)
