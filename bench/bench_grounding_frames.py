@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -37,12 +38,14 @@ def main() -> None:
     from vla_ros.core.policy.language import TextEncoder
     from vla_ros.core.policy.vla_model import load_checkpoint
     from vla_ros.core.resources import resource_path
+    from vla_ros.core.training.dataset import ChunkDataset
     from vla_ros.core.training.grounding import (
         GROUNDING_DIM,
         simulator_robot,
         tool_frame_offsets,
     )
     from vla_ros.core.training.recorded import load_recordings
+    from vla_ros.core.training.trainer import rgb_cache
 
     print(describe())
     torch.set_num_threads(1)
@@ -52,24 +55,26 @@ def main() -> None:
     checkpoints = args.checkpoint_dir or [str(resource_path("models", "vla_sim"))]
     encoder = TextEncoder()
     robot = simulator_robot()
-    loaded: dict[tuple[object, ...], list[object]] = {}
+    # per input layout: the episodes and their images as the trainer caches them
+    loaded: dict[tuple[object, ...], tuple[list[Any], np.ndarray]] = {}
     for checkpoint in checkpoints:
         config, net = load_checkpoint(checkpoint)
         net.eval()
         spec = config.spec
         key = (spec.image_size, spec.image_keys, spec.extra_state_joints)
         if key not in loaded:
-            _, loaded[key] = load_recordings(paths, spec, grounding=True)
+            _, episodes = load_recordings(paths, spec, grounding=True)
+            loaded[key] = (episodes, rgb_cache(ChunkDataset(episodes, spec)))
         errors: dict[str, list[np.ndarray]] = {"float32": [], "bfloat16": []}
         relative: list[np.ndarray] = []
         lifted: list[np.ndarray] = []
-        for episode in loaded[key]:
+        first = 0  # the episode's first row in the cache
+        for episode in loaded[key][0]:
             rows = np.arange(0, episode.length, args.every)
-            images = np.stack(
-                [np.stack([episode.images[k][i] for k in spec.image_keys]) for i in rows]
-            )
+            images = loaded[key][1][first + rows]
+            first += episode.length
             inputs = (
-                torch.from_numpy(images.transpose(0, 1, 4, 2, 3).astype(np.float32) / 255.0),
+                torch.from_numpy(images.astype(np.float32) / 255.0),
                 torch.from_numpy(episode.observed_positions[rows].astype(np.float32)),
                 torch.from_numpy(
                     np.tile(encoder.encode(episode.instruction), (len(rows), 1)).astype(np.float32)

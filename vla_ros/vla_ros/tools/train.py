@@ -169,6 +169,8 @@ def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     if args.grounding_tool_relative and not args.grounding:
         raise SystemExit("--grounding-tool-relative needs --grounding")
+    if args.init and args.warm_start:  # checked before the (long) loading of the episodes
+        raise SystemExit("--init and --warm-start exclude each other")
     paths = recording_paths(args.episodes)
     spec, episodes = load_recordings(
         paths,
@@ -225,8 +227,6 @@ def run(args: argparse.Namespace) -> int:
         grounding_teacher_probability=args.grounding_teacher_probability,
         grounding_teacher_noise_m=args.grounding_teacher_noise_m,
     )
-    if args.init and args.warm_start:
-        raise SystemExit("--init and --warm-start exclude each other")
     result = train(
         episodes,
         model_config,

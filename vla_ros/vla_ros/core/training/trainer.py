@@ -399,10 +399,11 @@ def grounding_arrays(dataset: ChunkDataset, model_config: VlaConfig) -> list[np.
                 " (record with object poses and load with grounding=True)"
             )
         base_frame = np.asarray(episode.aux_targets, dtype=np.float64)
-        if robot is not None:
+        if robot is None:
+            targets.append(base_frame)
+        else:
             offsets = tool_frame_offsets(base_frame, episode.joint_positions, robot)
-            base_frame = np.concatenate([base_frame, offsets], axis=1)
-        targets.append(base_frame)
+            targets.append(np.concatenate([base_frame, offsets], axis=1))
     return targets
 
 
