@@ -16,6 +16,8 @@ from policy_testing import synthetic_episodes, tiny_config, tiny_spec
 from vla_ros.core.policy.backends import make_policy
 from vla_ros.core.policy.instruction_match import (
     BANK_FILE,
+    NO_MATCH_ARGUMENTS,
+    NO_MATCH_SIMILARITY,
     InstructionMatch,
     WordingBank,
     argument_words,
@@ -108,6 +110,10 @@ def test_argument_words_come_from_the_canonical_instructions():
     # arguments no training wording has: read as it is
     miss = bank.match("stack the red cube on the red cube", rows[0], 0.5)
     assert not miss.matched and miss.similarity > 0.99
+    assert miss.unmatched_reason == NO_MATCH_ARGUMENTS
+    assert match.unmatched_reason == ""
+    far = bank.match("heap the red cube on the blue cube", query, 0.999)
+    assert not far.matched and far.unmatched_reason == NO_MATCH_SIMILARITY
 
 
 def test_bank_round_trip_and_corrupt_files(tmp_path):
@@ -241,6 +247,7 @@ def test_policy_conditions_on_the_matched_wording(tmp_path, encoder, caplog):
     with caplog.at_level("WARNING", logger="vla_ros.core.policy.vla_model"):
         policy.instruction_embedding("stack the red cube on the red cube")
     assert not policy.last_match.matched and policy.last_match.similarity >= 0.8
+    assert policy.last_match.unmatched_reason == NO_MATCH_ARGUMENTS
     assert "no training wording names together" in caplog.text
     assert "far from every" not in caplog.text
     chunk = policy.infer(observation)

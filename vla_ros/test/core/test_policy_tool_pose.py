@@ -351,3 +351,34 @@ def test_the_closed_loop_holds_on_a_refused_chunk_and_asks_again(converter):
     arm, _ = loop.act(measured, None)
     assert policy.calls == 2 and loop.refused_chunks == 1
     assert not np.allclose(arm, measured[:6])  # the next chunk is played
+
+
+def test_a_joints_checkpoint_warm_starts_a_tool_pose_network(tmp_path):
+    """The shared encoder carries over, the state layer keeps its joint columns and reads the
+    appended tool-pose features at zero weight, so the context is the old network's; only the
+    action head's input and output layers (another action representation) start fresh."""
+    import torch
+
+    from vla_ros.core.policy.vla_model import warm_start
+
+    spec = arm_spec(chunk_length=4)
+    torch.manual_seed(0)
+    joints_config = tool_config(spec, action_representation="joints", robot_config="")
+    old = build_net(joints_config)
+    save_checkpoint(old, joints_config, tmp_path / "joints")
+    new = build_net(tool_config(spec))
+    joints = len(spec.observed_joints)
+    new.state_mean[:joints] = old.state_mean
+    new.state_std[:joints] = old.state_std
+    copied, fresh = warm_start(new, tmp_path / "joints")
+    assert "state.0.weight" in copied
+    assert set(fresh) == {"action_in.weight", "action_out.weight", "action_out.bias"}
+    inputs = {k: torch.as_tensor(v) for k, v in example_inputs(joints_config, seed=1).items()}
+    tool_state = torch.cat([inputs["state"], torch.randn(1, new.state_mean.numel() - joints)], 1)
+    old.eval()
+    new.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(
+            new.encode(inputs["images"], tool_state, inputs["lang"]),
+            old.encode(inputs["images"], inputs["state"], inputs["lang"]),
+        )

@@ -43,6 +43,10 @@ BANK_FILE = "instruction_bank.safetensors"
 DEFAULT_MIN_SIMILARITY = 0.8  # cosine; below it the instruction's own embedding is used
 
 
+NO_MATCH_ARGUMENTS = "arguments"  # no training wording names these objects and places
+NO_MATCH_SIMILARITY = "similarity"  # the nearest one with them is below the threshold
+
+
 @dataclass(frozen=True)
 class InstructionMatch:
     """What the policy conditions on for one instruction."""
@@ -53,6 +57,8 @@ class InstructionMatch:
     matched: bool  # True when the bank's wording replaced the instruction
     index: int = -1  # the wording's row in the bank when matched
     nearest: str = ""  # the nearest training wording, when `wording` is its canonical one
+    # why an unmatched instruction was read as it is: NO_MATCH_ARGUMENTS or NO_MATCH_SIMILARITY
+    unmatched_reason: str = ""
 
 
 def words_of(text: str) -> tuple[str, ...]:
@@ -144,7 +150,10 @@ class WordingBank:
         similarities = self.embeddings @ vector
         rows = self._rows.get(self.arguments_of(text))
         if rows is None:  # no training wording has these arguments: read the text as it is
-            return InstructionMatch(text, text, float(np.max(similarities)), False)
+            best_any = float(np.max(similarities))
+            return InstructionMatch(
+                text, text, best_any, False, unmatched_reason=NO_MATCH_ARGUMENTS
+            )
         best = int(rows[np.argmax(similarities[rows])])
         similarity = float(similarities[best])
         if similarity >= min_similarity:
@@ -153,7 +162,9 @@ class WordingBank:
                 nearest = self.wordings[best]
                 return InstructionMatch(text, self.wordings[row], similarity, True, row, nearest)
             return InstructionMatch(text, self.wordings[best], similarity, True, best)
-        return InstructionMatch(text, text, similarity, False)
+        return InstructionMatch(
+            text, text, similarity, False, unmatched_reason=NO_MATCH_SIMILARITY
+        )
 
     def save(self, path: str | Path) -> Path:
         """Write the bank as safetensors (embeddings) with the wordings in its metadata."""

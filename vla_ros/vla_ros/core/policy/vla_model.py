@@ -20,6 +20,7 @@ import numpy as np
 
 from vla_ros.core.policy.instruction_match import (
     DEFAULT_MIN_SIMILARITY,
+    NO_MATCH_SIMILARITY,
     InstructionMatch,
     WordingBank,
 )
@@ -254,6 +255,7 @@ def load_checkpoint(directory: str | Path) -> tuple[VlaConfig, VlaNet]:
 
 _GROUNDING_OUTPUTS = "aux_head.2."  # the grounding head's last layer (weight and bias)
 _CONTEXT_INPUT = "context.0.weight"  # the layer that reads the fused features, grounding last
+_STATE_INPUT = "state.0.weight"  # reads the state: the observed joints (+ tool-pose features)
 
 
 def _grown_at_end(old: Sequence[int], new: Sequence[int], dim: int = 0) -> bool:
@@ -273,7 +275,11 @@ def warm_start(net: VlaNet, directory: str | Path) -> tuple[list[str], list[str]
     shared vision encoder and the heads carry over; the layers that read the concatenated
     camera features get the old weights for the old cameras and zero weights for the new
     ones, so the warm-started network first acts exactly as the old one did and learns to use
-    the new camera from there. Returns (copied names, names left at their initialisation)."""
+    the new camera from there. A grown grounding head, or a state input grown by the tool-pose
+    features (a joints checkpoint into a tool_pose network), keeps the old weights and reads
+    the new inputs at zero weight; the action head's input and output layers of a different
+    action representation start fresh. Returns (copied names, names left at their
+    initialisation)."""
     import torch
     from safetensors import SafetensorError
     from safetensors.torch import load_file
@@ -320,6 +326,10 @@ def warm_start(net: VlaNet, directory: str | Path) -> tuple[list[str], list[str]
                 copied.append(name)
             elif name == _CONTEXT_INPUT and _grown_at_end(source.shape, param.shape, dim=1):
                 param.zero_()  # reads [..., grounding]: the new grounding outputs at zero weight
+                param[:, : source.shape[1]] = source
+                copied.append(name)
+            elif name == _STATE_INPUT and _grown_at_end(source.shape, param.shape, dim=1):
+                param.zero_()  # [joints..., tool pose]: a joints model into a tool_pose one
                 param[:, : source.shape[1]] = source
                 copied.append(name)
             else:
@@ -535,7 +545,7 @@ class VlaPolicy:
                     match.similarity,
                     f" to '{match.nearest}'" if match.nearest else "",
                 )
-            elif match.similarity < self.min_similarity:
+            elif match.unmatched_reason == NO_MATCH_SIMILARITY:
                 log.warning(
                     "instruction '%s' is far from every training wording (best similarity %.3f"
                     " < %.2f): the network reads it as it is",
