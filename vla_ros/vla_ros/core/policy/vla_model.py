@@ -256,6 +256,7 @@ def load_checkpoint(directory: str | Path) -> tuple[VlaConfig, VlaNet]:
 _GROUNDING_OUTPUTS = "aux_head.2."  # the grounding head's last layer (weight and bias)
 _CONTEXT_INPUT = "context.0.weight"  # the layer that reads the fused features, grounding last
 _STATE_INPUT = "state.0.weight"  # reads the state: the observed joints (+ tool-pose features)
+_GROWN_INPUTS = (_CONTEXT_INPUT, _STATE_INPUT)  # layers whose inputs may grow at the end
 
 
 def _grown_at_end(old: Sequence[int], new: Sequence[int], dim: int = 0) -> bool:
@@ -324,12 +325,10 @@ def warm_start(net: VlaNet, directory: str | Path) -> tuple[list[str], list[str]
             elif name.startswith(_GROUNDING_OUTPUTS) and _grown_at_end(source.shape, param.shape):
                 param[: source.shape[0]] = source  # the old outputs; the new keep their init
                 copied.append(name)
-            elif name == _CONTEXT_INPUT and _grown_at_end(source.shape, param.shape, dim=1):
-                param.zero_()  # reads [..., grounding]: the new grounding outputs at zero weight
-                param[:, : source.shape[1]] = source
-                copied.append(name)
-            elif name == _STATE_INPUT and _grown_at_end(source.shape, param.shape, dim=1):
-                param.zero_()  # [joints..., tool pose]: a joints model into a tool_pose one
+            elif name in _GROWN_INPUTS and _grown_at_end(source.shape, param.shape, dim=1):
+                # the context reads [..., grounding], the state layer [joints..., tool pose]:
+                # the new inputs at zero weight
+                param.zero_()
                 param[:, : source.shape[1]] = source
                 copied.append(name)
             else:
